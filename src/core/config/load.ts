@@ -1,0 +1,80 @@
+/**
+ * Loading a configuration file: YAML with positions → schema → semantic checks → one result that
+ * every face (CLI, language server, extension) renders. Pure: the caller reads the file.
+ */
+import { validateFirewall } from '../firewall/ruleValidation';
+import type { NormalizedRule } from '../firewall/rule';
+import { hasErrors, LineIndex, type Problem } from '../problems';
+import { parseYaml, type ParsedYaml } from '../yaml/document';
+import { checkKeys } from './keyCheck';
+import type { ProjectConfig } from './projectSchema';
+import { schemaProblems } from './schemaIssues';
+import { type ConfigKind, jsonSchemaFor, ZOD_SCHEMAS } from './schemas';
+import type { Settings } from './settingsSchema';
+
+interface LoadedFile {
+  readonly parsed: ParsedYaml;
+  readonly lines: LineIndex;
+  /** Problems in source order. */
+  readonly problems: readonly Problem[];
+  /** True when there is an error: then nothing from this file may be applied. */
+  readonly failed: boolean;
+}
+
+export interface ProjectLoad extends LoadedFile {
+  readonly kind: 'project';
+  readonly config?: ProjectConfig;
+  /** Project firewall rules (after `add_domains` expansion, defaults and dedup); empty on failure. */
+  readonly rules: readonly NormalizedRule[];
+}
+
+export interface SettingsLoad extends LoadedFile {
+  readonly kind: 'settings';
+  readonly config?: Settings;
+}
+
+const bySource = (a: Problem, b: Problem): number => a.range.start - b.range.start || a.range.end - b.range.end;
+
+const sectionAt = (value: unknown, path: readonly string[]): unknown =>
+  path.reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined), value);
+
+function loadWithSchema(kind: ConfigKind, text: string) {
+  const parsed = parseYaml(text);
+  const lines = new LineIndex(text);
+  const problems: Problem[] = [...parsed.problems];
+  if (parsed.value === undefined) return { parsed, lines, problems, data: undefined };
+  const jsonSchema = jsonSchemaFor(kind);
+  problems.push(...checkKeys(parsed.doc, jsonSchema));
+  const result = ZOD_SCHEMAS[kind].safeParse(parsed.value);
+  if (!result.success) {
+    problems.push(...schemaProblems(result.error.issues, parsed.doc, parsed.value, jsonSchema));
+    return { parsed, lines, problems, data: undefined };
+  }
+  return { parsed, lines, problems, data: result.data };
+}
+
+export function loadProject(text: string): ProjectLoad {
+  const { parsed, lines, problems, data } = loadWithSchema('project', text);
+  let rules: readonly NormalizedRule[] = [];
+  const config = data as ProjectConfig | undefined;
+  if (parsed.value !== undefined) {
+    const firewall = validateFirewall(sectionAt(parsed.value, ['security', 'firewall']), { doc: parsed.doc, text, lines });
+    problems.push(...firewall.problems);
+    rules = firewall.rules;
+  }
+  problems.sort(bySource);
+  const failed = hasErrors(problems) || !config;
+  return { kind: 'project', parsed, lines, problems, failed, rules: failed ? [] : rules, ...(config && !failed ? { config } : {}) };
+}
+
+export function loadSettings(text: string): SettingsLoad {
+  const { parsed, lines, problems, data } = loadWithSchema('settings', text);
+  problems.sort(bySource);
+  const config = data as Settings | undefined;
+  const failed = hasErrors(problems) || !config;
+  return { kind: 'settings', parsed, lines, problems, failed, ...(config && !failed ? { config } : {}) };
+}
+
+export function loadConfig(kind: ConfigKind, text: string): ProjectLoad | SettingsLoad {
+  return kind === 'project' ? loadProject(text) : loadSettings(text);
+}
