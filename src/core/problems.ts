@@ -30,6 +30,7 @@ export type ProblemCode =
   | 'unsupported-key'
   | 'dst-invalid'
   | 'dst-ipv6'
+  | 'dst-cidr'
   | 'dst-wildcard-star'
   | 'proto-legacy-tls'
   | 'proto-invalid'

@@ -7,6 +7,7 @@
  * otherwise silently turn a path-restricted rule into an allow-all rule.
  */
 import { z } from 'zod';
+import { ignored, unsupported } from './compat';
 
 export const ACTIONS = ['allow', 'deny'] as const;
 export const KNOWN_PROTOCOLS = ['https', 'http', 'tcp', 'ssh', 'ws', 'wss', 'udp'] as const;
@@ -67,6 +68,10 @@ export const firewallRuleSchema = z
     path_default: action
       .default('deny')
       .describe('What happens to a request that matches no `path_rules` entry (default `deny`). Only used with `path_rules`.'),
+    insecure_skip_tls_verify: unsupported(
+      'Accept an upstream server whose certificate does not verify. Not supported: upstream certificates are always verified.',
+      z.boolean(),
+    ),
   })
   .describe('A firewall rule: which destination, protocol and port an agent may reach, optionally per path and method.');
 
@@ -80,6 +85,10 @@ export const firewallSchema = z
           'A leading dot (`.example.com`) allows the domain and all its subdomains.',
       ),
     rules: z.array(firewallRuleSchema).default([]).describe('Full firewall rules, for other protocols, ports, paths and methods.'),
+    enable: ignored('the firewall is switched on and off by `firewall.enable` in settings.yaml.'),
+    ip_range_sources: ignored('allow domains with `add_domains` or `rules`.'),
+    remove_domains: ignored('built-in domains cannot be removed; list only what to add.'),
+    override_domains: ignored('list the domains to allow in `add_domains`.'),
   })
   .describe(
     'Project egress firewall rules. They add to the built-in rules Claude Code needs; they never remove them. ' +

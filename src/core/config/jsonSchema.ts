@@ -17,10 +17,13 @@ export interface JsonSchema {
   readonly required?: readonly string[];
   /** Set on keys clawker accepts that this extension does not implement yet. */
   readonly 'x-clawker-unsupported'?: boolean;
+  /** Set on keys older clawker versions read and current ones ignore: why it has no effect. */
+  readonly 'x-clawker-ignored'?: string;
   readonly [key: string]: unknown;
 }
 
 export const UNSUPPORTED = 'x-clawker-unsupported';
+export const IGNORED = 'x-clawker-ignored';
 
 const branches = (s: JsonSchema): readonly JsonSchema[] => s.anyOf ?? s.oneOf ?? [s];
 

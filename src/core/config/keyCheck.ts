@@ -1,6 +1,6 @@
 import { type Document, isMap, isScalar, isSeq } from 'yaml';
 import type { Problem } from '../problems';
-import { childSchema, closestKey, isRecord, isStrictObject, type JsonSchema, propertiesOf, UNSUPPORTED } from './jsonSchema';
+import { childSchema, closestKey, IGNORED, isRecord, isStrictObject, type JsonSchema, propertiesOf, UNSUPPORTED } from './jsonSchema';
 
 /**
  * Warns about keys the schema does not know (clawker ignores them, so they are never errors outside
@@ -34,6 +34,11 @@ export function checkKeys(doc: Document.Parsed, root: JsonSchema): Problem[] {
           range,
           ...(guess ? { fixes: [{ title: `Rename to '${guess}'`, edits: [{ range, newText: guess }] }] } : {}),
         });
+        continue;
+      }
+      const ignored = child[IGNORED];
+      if (ignored) {
+        problems.push({ severity: 'warning', code: 'unsupported-key', message: `'${dotted}' is no longer read by clawker and is ignored: ${ignored}`, range });
         continue;
       }
       if (child[UNSUPPORTED]) {

@@ -66,6 +66,11 @@ export function checkDestination(raw: string): Checked<Destination> {
       ],
     };
   }
+  const cidr = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(text);
+  if (cidr && isIPv4(cidr[1]!) && Number(cidr[2]) <= 32) {
+    // clawker accepts CIDR destinations; enforcing them needs IP-range routes this version lacks.
+    return { findings: [error('dst-cidr', `'${text}' is a CIDR range, which Clawker for VS Code does not enforce yet.`)] };
+  }
   if (text.includes('/')) {
     return { findings: [error('dst-invalid', `'${text}' is not a host: 'dst' takes one domain or IPv4 address, without a path or a CIDR range.`)] };
   }

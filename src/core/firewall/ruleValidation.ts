@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { type FirewallRule, firewallRuleSchema } from '../config/firewallSchema';
 import { type Fix, type LineIndex, type Problem } from '../problems';
 import { nodeAt, rangeAt, removeSeqItemEdit, replaceScalarEdit, type YamlPath } from '../yaml/document';
-import { checkDestination, formatDestination } from './destination';
+import { checkDestination, type Destination, formatDestination } from './destination';
 import type { Checked, Finding } from './finding';
 import { checkMethod, checkPath } from './pathMatch';
 import { checkPort } from './port';
@@ -99,7 +99,7 @@ function checkPathRules(rule: FirewallRule, rulePath: YamlPath, sink: ProblemSin
 
 function checkRule(rule: FirewallRule, rulePath: YamlPath, sink: ProblemSink): NormalizedRule | undefined {
   const errorsBefore = sink.errors;
-  const dst = sink.findings(checkDestination(rule.dst), [...rulePath, 'dst']);
+  const dst = sink.findings(cidrFindings(checkDestination(rule.dst), rule.action), [...rulePath, 'dst']);
   const proto = sink.findings(checkProtocol(rule.proto), [...rulePath, 'proto']);
   const port = proto === undefined ? undefined : sink.findings(checkPort(rule.port, proto), [...rulePath, rule.port === undefined ? 'dst' : 'port']);
   const hasPathRules = nodeAt(sink.src.doc, [...rulePath, 'path_rules']) !== undefined;
@@ -143,10 +143,36 @@ function checkRule(rule: FirewallRule, rulePath: YamlPath, sink: ProblemSink): N
 // Unknown keys are reported by the strict schema; here they are dropped so the rest is still checked.
 const lenientRuleSchema = z.object(firewallRuleSchema.shape);
 
+/** Whether two rules with the same key would enforce the same thing. */
+function sameEffect(a: NormalizedRule, b: NormalizedRule): boolean {
+  if (a.action !== b.action || a.pathRules.length !== b.pathRules.length) return false;
+  if (a.pathRules.length > 0 && a.pathDefault !== b.pathDefault) return false;
+  return a.pathRules.every((pr, i) => {
+    const other = b.pathRules[i]!;
+    return pr.path === other.path && pr.action === other.action && pr.methods.join() === other.methods.join();
+  });
+}
+
 const listAt = (value: unknown, key: string): unknown[] => {
   const list = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
   return Array.isArray(list) ? list : [];
 };
+
+/**
+ * A CIDR destination cannot be enforced yet. Ignoring an allow rule only blocks more, so it is a
+ * warning; ignoring a deny rule would let through what the user denied, so that stays an error.
+ */
+function cidrFindings(checked: Checked<Destination>, action: string): Checked<Destination> {
+  const cidr = checked.findings.find((f) => f.code === 'dst-cidr');
+  if (!cidr) return checked;
+  return {
+    findings: [
+      action === 'deny'
+        ? { ...cidr, message: `${cidr.message} A deny rule that is not enforced would let that traffic through, so this file cannot be applied: list the addresses one by one.` }
+        : { ...cidr, severity: 'warning', message: `${cidr.message} This allow rule is ignored, so that traffic stays blocked; list the addresses one by one to allow them.` },
+    ],
+  };
+}
 
 /**
  * Validates the firewall section and merges project rules after the system rules, deduplicated.
@@ -160,7 +186,7 @@ export function validateFirewall(firewall: unknown, src: SourceContext): RuleVal
   listAt(firewall, 'add_domains').forEach((domain, i) => {
     if (typeof domain !== 'string') return;
     const path = [...FIREWALL, 'add_domains', i];
-    const dst = sink.findings(checkDestination(domain), path);
+    const dst = sink.findings(cidrFindings(checkDestination(domain), 'allow'), path);
     if (dst) {
       candidates.push({
         rule: { dst, proto: 'https', port: { lo: 443, hi: 443 }, action: 'allow', pathRules: [], pathDefault: 'deny', origin: 'project' },
@@ -176,26 +202,32 @@ export function validateFirewall(firewall: unknown, src: SourceContext): RuleVal
     if (rule) candidates.push({ rule, path });
   });
 
-  const seen = new Map<string, YamlPath | 'system'>();
-  for (const r of SYSTEM_RULES) seen.set(ruleKey(r), 'system');
+  const seen = new Map<string, { path: YamlPath } | { system: NormalizedRule }>();
+  for (const r of SYSTEM_RULES) seen.set(ruleKey(r), { system: r });
   const rules: NormalizedRule[] = [];
   for (const { rule, path } of candidates) {
     const key = ruleKey(rule);
     const first = seen.get(key);
     if (first === undefined) {
-      seen.set(key, path);
+      seen.set(key, { path });
       rules.push(rule);
       continue;
     }
+    const at = path[path.length - 2] === 'rules' ? [...path, 'dst'] : path;
+    const fixes = sink.removeItemFix(path, 'Remove the duplicate rule');
+    if ('system' in first && sameEffect(first.system, rule)) {
+      sink.add({ severity: 'info', code: 'duplicate-rule', message: `${formatDestination(rule.dst)} is already allowed by a built-in rule; this entry can be removed.` }, at, 'value', fixes);
+      continue;
+    }
     const where =
-      first === 'system'
-        ? `the built-in rule for ${formatDestination(rule.dst)} (built-in rules cannot be replaced)`
-        : `the rule at line ${src.lines.lineCol(rangeAt(src.doc, first).start).line}`;
+      'system' in first
+        ? `the built-in rule for ${formatDestination(rule.dst)}, which cannot be replaced`
+        : `the rule at line ${src.lines.lineCol(rangeAt(src.doc, first.path).start).line}`;
     sink.add(
       { severity: 'warning', code: 'duplicate-rule', message: `'${key}' duplicates ${where}; rules are deduplicated by destination:protocol:port, so this later one is ignored.` },
-      typeof path[path.length - 1] === 'number' && path[path.length - 2] === 'rules' ? [...path, 'dst'] : path,
+      at,
       'value',
-      sink.removeItemFix(path, 'Remove the duplicate rule'),
+      fixes,
     );
   }
   return { rules: sink.errors > 0 ? [] : rules, problems: sink.problems };

@@ -1,0 +1,13 @@
+/**
+ * Markers for keys that real clawker files contain but this extension does not act on. They keep
+ * clawker's files loading as is: each such key is a warning, never an error.
+ */
+import { z } from 'zod';
+import { IGNORED, UNSUPPORTED } from './jsonSchema';
+
+/** A clawker key this extension accepts but does not implement yet. */
+export const unsupported = (description: string, schema: z.ZodType = z.unknown()) =>
+  schema.optional().meta({ description, [UNSUPPORTED]: true });
+
+/** A key older clawker versions read and current ones ignore; `why` says what replaced it. */
+export const ignored = (why: string) => z.unknown().optional().meta({ description: `No longer read by clawker: ${why}`, [IGNORED]: why });
