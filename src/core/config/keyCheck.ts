@@ -1,5 +1,6 @@
 import { type Document, isMap, isScalar, isSeq } from 'yaml';
 import type { Problem } from '../problems';
+import { formatPath } from './schemaIssues';
 import { childSchema, closestKey, IGNORED, isRecord, isStrictObject, type JsonSchema, propertiesOf, UNSUPPORTED } from './jsonSchema';
 
 /**
@@ -9,10 +10,10 @@ import { childSchema, closestKey, IGNORED, isRecord, isStrictObject, type JsonSc
  */
 export function checkKeys(doc: Document.Parsed, root: JsonSchema): Problem[] {
   const problems: Problem[] = [];
-  const visit = (node: unknown, schema: JsonSchema, path: string[]): void => {
+  const visit = (node: unknown, schema: JsonSchema, path: (string | number)[]): void => {
     if (isSeq(node)) {
       const items = childSchema(schema, 0);
-      if (items) node.items.forEach((item) => visit(item, items, path));
+      if (items) node.items.forEach((item, i) => visit(item, items, [...path, i]));
       return;
     }
     if (!isMap(node)) return;
@@ -22,7 +23,7 @@ export function checkKeys(doc: Document.Parsed, root: JsonSchema): Problem[] {
       if (!isScalar(pair.key) || !pair.key.range) continue;
       const key = String(pair.key.value);
       const range = { start: pair.key.range[0], end: pair.key.range[1] };
-      const dotted = [...path, key].join('.');
+      const dotted = formatPath([...path, key]);
       const child = props[key];
       if (!child) {
         if (isStrictObject(schema)) continue;

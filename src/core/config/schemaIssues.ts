@@ -40,6 +40,15 @@ export function schemaProblems(issues: readonly Issue[], doc: Document.Parsed, v
     const path = issue.path as (string | number)[];
     const where = formatPath(path);
     const actual = valueAt(value, path);
+    if (actual === undefined && issue.code !== 'unrecognized_keys' && path.length > 0) {
+      problems.push({
+        severity: 'error',
+        code: 'schema',
+        message: `${formatPath(path.slice(0, -1))} is missing '${String(path[path.length - 1])}', which is required.`,
+        range: rangeAt(doc, path, 'key'),
+      });
+      continue;
+    }
     switch (issue.code) {
       case 'unrecognized_keys': {
         const known = Object.keys(propertiesOf(schemaAt(schema, path) ?? {}));
@@ -59,15 +68,11 @@ export function schemaProblems(issues: readonly Issue[], doc: Document.Parsed, v
         break;
       }
       case 'invalid_type': {
-        const missing = actual === undefined;
-        const key = path[path.length - 1];
         problems.push({
           severity: 'error',
           code: 'schema',
-          message: missing
-            ? `${formatPath(path.slice(0, -1))} is missing '${String(key)}', which is required.`
-            : `${where} must be ${expectedWord(issue.expected)}, not ${typeName(actual)}.`,
-          range: rangeAt(doc, path, missing ? 'key' : 'value'),
+          message: `${where} must be ${expectedWord(issue.expected)}, not ${typeName(actual)}.`,
+          range: rangeAt(doc, path),
         });
         break;
       }

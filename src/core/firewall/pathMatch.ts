@@ -47,7 +47,7 @@ function checkRegex(path: string): Checked<PathMatch> {
     const fixed = pattern.startsWith('^') ? `~^/${pattern.slice(1)}` : `~/${pattern}`;
     return {
       findings: [
-        error('path-regex-anchor', `the regex '${path}' must start with '/' or '^/' so that it is anchored at the start of the path.`, {
+        error('path-regex-anchor', `the regex '${path}' must start with '/' or '^/' so that it is anchored at the start of the path: '${fixed}'.`, {
           title: `Anchor it: '${fixed}'`,
           value: fixed,
         }),

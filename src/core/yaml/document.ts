@@ -21,11 +21,14 @@ export function parseYaml(text: string): ParsedYaml {
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, keepSourceTokens: false });
   const problems: Problem[] = [];
   for (const err of doc.errors) {
+    let start = err.pos[0];
+    // Point at the offending token, not at the indentation before it.
+    while (text[start] === ' ' || text[start] === '\t') start++;
     problems.push({
       severity: 'error',
       code: 'yaml-syntax',
       message: `YAML: ${firstLine(err.message)}. Fix the YAML syntax here; nothing in this file is applied until it parses.`,
-      range: { start: err.pos[0], end: Math.max(err.pos[1], err.pos[0] + 1) },
+      range: { start, end: Math.max(err.pos[1], start + 1) },
     });
   }
   if (problems.length > 0) return { text, doc, value: undefined, problems };
