@@ -27,13 +27,12 @@ export const pathRuleSchema = z
       .meta({ examples: ['/', '/v1/', '~/repos/myorg(/.*)?'] }),
     action: action.describe('`allow` or `deny` for requests matching this path (and `methods`, when set).'),
     methods: z
-      .array(z.string())
+      .array(z.string().meta({ examples: [...COMMON_METHODS] }))
       .optional()
       .describe(
         'HTTP methods this rule applies to, e.g. `[GET, HEAD]`. Empty or absent = all methods. A match condition, ' +
           'not a verdict: other methods fall through to later path rules or `path_default`. HTTP-family protocols only.',
-      )
-      .meta({ examples: [...COMMON_METHODS] }),
+      ),
   })
   .describe('A path rule: requests whose path (and method) match get `action`. The longest `path` string wins; ties go to the first listed.');
 

@@ -117,8 +117,11 @@ export function removeSeqItemEdit(doc: Document.Parsed, text: string, path: Yaml
   while (i >= 0 && (text[i] === ' ' || text[i] === '\t')) i--;
   if (i >= 0 && text[i] !== '\n') return undefined;
   start = i + 1;
+  // A block node's range may already end after its newline; otherwise extend to the end of its line.
   let end = node.range[1];
-  const newline = text.indexOf('\n', end);
-  end = newline < 0 ? text.length : newline + 1;
+  if (text[end - 1] !== '\n') {
+    const newline = text.indexOf('\n', end);
+    end = newline < 0 ? text.length : newline + 1;
+  }
   return { range: { start, end }, newText: '' };
 }

@@ -1,0 +1,71 @@
+/** `clawker validate`, run as the bundled binary users get. */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+
+const ROOT = join(__dirname, '..', '..');
+const CLI = join(ROOT, 'dist', 'cli.js');
+
+before(() => execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT }));
+
+const run = (args: string[], cwd: string) => spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8' });
+const workdir = () => mkdtempSync(join(tmpdir(), 'clawker-cli-'));
+
+test('prints FILE:LINE:COL: severity: message and exits 1 on an error', () => {
+  const dir = workdir();
+  writeFileSync(join(dir, 'bad.yaml'), 'security:\n  firewall:\n    rules:\n      - dst: a.example.com\n        proto: tls\n        path_rules:\n          - path: v1\n            action: allow\n');
+  const r = run(['validate', 'bad.yaml'], dir);
+  assert.equal(r.status, 1);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /^bad\.yaml:5:16: info: 'tls' is the legacy name of 'https'/);
+  assert.match(lines[1]!, /^bad\.yaml:7:19: error: path 'v1' must start with '\/'/);
+  assert.match(r.stderr, /1 error, 0 warnings, 1 note/);
+});
+
+test('exits 0 when there are only warnings, and finds .clawker.yaml by itself', () => {
+  const dir = workdir();
+  writeFileSync(join(dir, '.clawker.yaml'), 'build:\n  stacks: [go]\n');
+  const r = run(['validate'], dir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^\.clawker\.yaml:2:3: warning: 'build\.stacks'/);
+});
+
+test('finds .clawker/clawker.yaml when there is no .clawker.yaml', () => {
+  const dir = workdir();
+  mkdirSync(join(dir, '.clawker'));
+  writeFileSync(join(dir, '.clawker', 'clawker.yaml'), 'security:\n  docker_socket: maybe\n');
+  const r = run(['validate'], dir);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /^\.clawker\/clawker\.yaml:2:18: error: security\.docker_socket must be true or false/);
+});
+
+test('a clean file prints nothing on stdout and exits 0', () => {
+  const dir = workdir();
+  writeFileSync(join(dir, '.clawker.yaml'), 'security:\n  firewall:\n    add_domains: [github.com]\n');
+  const r = run(['validate'], dir);
+  assert.equal(r.status, 0);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /no problems/);
+});
+
+test('a missing file is reported, not a stack trace (exit 2)', () => {
+  const dir = workdir();
+  const r = run(['validate', 'nope.yaml'], dir);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /cannot read nope\.yaml: ENOENT/);
+  const none = run(['validate'], dir);
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /no \.clawker\.yaml or \.clawker\/clawker\.yaml/);
+});
+
+test('settings.yaml is validated as settings', () => {
+  const dir = workdir();
+  writeFileSync(join(dir, 'settings.yaml'), 'firewall:\n  upstream_dns: [not-an-ip]\n');
+  const r = run(['validate', 'settings.yaml'], dir);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /settings\.yaml:2:18: error: firewall\.upstream_dns\[0\]/);
+});
