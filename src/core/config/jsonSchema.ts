@@ -65,10 +65,17 @@ export function isStrictObject(schema: JsonSchema): boolean {
   return branches(schema).some((b) => b.properties !== undefined && b.additionalProperties === false);
 }
 
+const propertiesCache = new WeakMap<JsonSchema, Readonly<Record<string, JsonSchema>>>();
+
 /** Named properties of an object schema, across union branches. */
 export function propertiesOf(schema: JsonSchema): Readonly<Record<string, JsonSchema>> {
-  const out: Record<string, JsonSchema> = {};
-  for (const b of branches(schema)) Object.assign(out, b.properties ?? {});
+  let out = propertiesCache.get(schema);
+  if (!out) {
+    const merged: Record<string, JsonSchema> = {};
+    for (const b of branches(schema)) Object.assign(merged, b.properties ?? {});
+    out = merged;
+    propertiesCache.set(schema, out);
+  }
   return out;
 }
 

@@ -44,7 +44,7 @@ function loadWithSchema(kind: ConfigKind, text: string) {
   const problems: Problem[] = [...parsed.problems];
   if (parsed.value === undefined) return { parsed, lines, problems, data: undefined };
   const jsonSchema = jsonSchemaFor(kind);
-  problems.push(...checkKeys(parsed.doc, jsonSchema));
+  problems.push(...checkKeys(parsed.value, () => parsed.doc, jsonSchema));
   const result = ZOD_SCHEMAS[kind].safeParse(parsed.value);
   if (!result.success) {
     problems.push(...schemaProblems(result.error.issues, parsed.doc, parsed.value, jsonSchema));
@@ -58,7 +58,13 @@ export function loadProject(text: string): ProjectLoad {
   let rules: readonly NormalizedRule[] = [];
   const config = data as ProjectConfig | undefined;
   if (parsed.value !== undefined) {
-    const firewall = validateFirewall(sectionAt(parsed.value, ['security', 'firewall']), { doc: parsed.doc, text, lines });
+    const firewall = validateFirewall(sectionAt(parsed.value, ['security', 'firewall']), {
+      get doc() {
+        return parsed.doc; // parsed on first use: only a problem needs a position
+      },
+      text,
+      lines,
+    });
     problems.push(...firewall.problems);
     rules = firewall.rules;
   }

@@ -7,7 +7,7 @@ import type { Document } from 'yaml';
 import { z } from 'zod';
 import { type FirewallRule, firewallRuleSchema } from '../config/firewallSchema';
 import { type Fix, type LineIndex, type Problem } from '../problems';
-import { nodeAt, rangeAt, removeSeqItemEdit, replaceScalarEdit, type YamlPath } from '../yaml/document';
+import { rangeAt, removeSeqItemEdit, replaceScalarEdit, type YamlPath } from '../yaml/document';
 import { checkDestination, type Destination, formatDestination } from './destination';
 import type { Checked, Finding } from './finding';
 import { checkMethod, checkPath } from './pathMatch';
@@ -17,6 +17,7 @@ import { type NormalizedPathRule, type NormalizedRule, ruleKey } from './rule';
 import { SYSTEM_RULES } from './systemRules';
 
 export interface SourceContext {
+  /** May be a getter: it is read only to place a problem or build a fix. */
   readonly doc: Document.Parsed;
   readonly text: string;
   readonly lines: LineIndex;
@@ -97,13 +98,13 @@ function checkPathRules(rule: FirewallRule, rulePath: YamlPath, sink: ProblemSin
   return ok ? out : undefined;
 }
 
-function checkRule(rule: FirewallRule, rulePath: YamlPath, sink: ProblemSink): NormalizedRule | undefined {
+function checkRule(rule: FirewallRule, written: Record<string, unknown>, rulePath: YamlPath, sink: ProblemSink): NormalizedRule | undefined {
   const errorsBefore = sink.errors;
   const dst = sink.findings(cidrFindings(checkDestination(rule.dst), rule.action), [...rulePath, 'dst']);
   const proto = sink.findings(checkProtocol(rule.proto), [...rulePath, 'proto']);
   const port = proto === undefined ? undefined : sink.findings(checkPort(rule.port, proto), [...rulePath, rule.port === undefined ? 'dst' : 'port']);
-  const hasPathRules = nodeAt(sink.src.doc, [...rulePath, 'path_rules']) !== undefined;
-  const hasPathDefault = nodeAt(sink.src.doc, [...rulePath, 'path_default']) !== undefined;
+  const hasPathRules = written.path_rules !== undefined;
+  const hasPathDefault = written.path_default !== undefined;
 
   let pathRules: NormalizedPathRule[] = [];
   if (proto !== undefined && !HTTP_FAMILY.has(proto)) {
@@ -198,7 +199,7 @@ export function validateFirewall(firewall: unknown, src: SourceContext): RuleVal
     const parsed = lenientRuleSchema.safeParse(raw);
     if (!parsed.success) return;
     const path = [...FIREWALL, 'rules', i];
-    const rule = checkRule(parsed.data, path, sink);
+    const rule = checkRule(parsed.data, raw as Record<string, unknown>, path, sink);
     if (rule) candidates.push({ rule, path });
   });
 
