@@ -36,7 +36,7 @@ describe('diagnostics', () => {
   test('settings.yaml is checked against the settings schema', async () => {
     const diags = await lsp.open('file:///home/u/.config/clawker/settings.yaml', 'firewall:\n  enable: "off"\n');
     assert.equal(diags.length, 1);
-    assert.match(diags[0]!.message, /firewall\.enable must be true or false/);
+    assert.match(diags[0]!.message as string, /firewall\.enable must be true or false/);
   });
 });
 

@@ -32,7 +32,7 @@ export function checkKeys(value: unknown, doc: () => Document.Parsed, root: Json
         const guess = closestKey(key, Object.keys(props));
         report(
           keyPath,
-          { severity: 'warning', code: 'unknown-key', message: `unknown key '${formatPath(keyPath)}'${guess ? `: did you mean '${guess}'?` : ''} It is not a clawker setting and is ignored.` },
+          { severity: 'warning', code: 'unknown-key', message: `unknown key '${formatPath(keyPath)}'${guess ? `: did you mean '${guess}'?` : '.'} It is not a clawker setting and is ignored.` },
           guess,
         );
         continue;

@@ -24,7 +24,7 @@ export interface ParsedYaml {
  * text, as they do when clawker decodes them into string fields.
  */
 // js-yaml exports its built-in types at run time; its type declarations omit them.
-const VALUE_SCHEMA = CORE_SCHEMA.extend([(jsYaml as unknown as { types: { merge: Type } }).types.merge]);
+const VALUE_SCHEMA = CORE_SCHEMA.extend({ implicit: [(jsYaml as unknown as { types: { merge: Type } }).types.merge] });
 
 /** Aliases can make a small file expand exponentially; refuse a value larger than this many nodes. */
 const MAX_EXPANDED_NODES = 1_000_000;
