@@ -1,10 +1,10 @@
 /** `clawker validate`, run as the bundled binary users get. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -12,7 +12,13 @@ const CLI = join(ROOT, 'dist', 'cli.js');
 before(() => execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT }));
 
 const run = (args: string[], cwd: string) => spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8' });
-const workdir = () => mkdtempSync(join(tmpdir(), 'clawker-cli-'));
+const made: string[] = [];
+const workdir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'clawker-cli-'));
+  made.push(dir);
+  return dir;
+};
+after(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 test('prints FILE:LINE:COL: severity: message and exits 1 on an error', () => {
   const dir = workdir();
