@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `npm start`: the packaged extension in a real VS Code (code-server) on a folder, with a private
+# profile under .testbed/. Usage: npm start [-- FOLDER]   (default: this repository)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+FOLDER=$(realpath "${1:-$ROOT}")
+PORT=${CLAWKER_PORT:-8080}
+STATE=$ROOT/.testbed/start
+
+step() { printf '==> %s\n' "$*"; }
+fail() { printf 'clawker start: %s\n' "$*" >&2; exit 1; }
+
+[ -d "$FOLDER" ] || fail "no such folder: $FOLDER"
+step "code-server (installed once)"
+CODE_SERVER=$(bash test/testbed/code-server.sh --print-path | tail -n 1)
+[ -x "$CODE_SERVER" ] || fail "code-server is not installed; run: bash test/testbed/code-server.sh"
+step "packaging the extension"
+npm run --silent package >/dev/null
+step "installing dist/clawker.vsix into $STATE"
+mkdir -p "$STATE/user" "$STATE/extensions"
+"$CODE_SERVER" --user-data-dir "$STATE/user" --extensions-dir "$STATE/extensions" --install-extension dist/clawker.vsix --force >/dev/null
+step "open http://127.0.0.1:$PORT/?folder=$FOLDER   (Ctrl+C stops it)"
+exec "$CODE_SERVER" --auth none --bind-addr "127.0.0.1:$PORT" --user-data-dir "$STATE/user" --extensions-dir "$STATE/extensions" \
+  --disable-telemetry --disable-update-check "$FOLDER"
