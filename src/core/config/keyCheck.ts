@@ -25,25 +25,25 @@ export function checkKeys(value: unknown, doc: () => Document.Parsed, root: Json
     if (node === null || typeof node !== 'object' || isRecord(schema)) return;
     const props = propertiesOf(schema);
     for (const [key, child] of Object.entries(node)) {
-      const keyPath = [...path, key];
+      const keyPath = (): (string | number)[] => [...path, key]; // allocated only for a report
       const known = props[key];
       if (!known) {
         if (isStrictObject(schema)) continue;
         const guess = closestKey(key, Object.keys(props));
         report(
-          keyPath,
-          { severity: 'warning', code: 'unknown-key', message: `unknown key '${formatPath(keyPath)}'${guess ? `: did you mean '${guess}'?` : '.'} It is not a clawker setting and is ignored.` },
+          keyPath(),
+          { severity: 'warning', code: 'unknown-key', message: `unknown key '${formatPath(keyPath())}'${guess ? `: did you mean '${guess}'?` : '.'} It is not a clawker setting and is ignored.` },
           guess,
         );
         continue;
       }
       const ignored = known[IGNORED];
       if (ignored) {
-        report(keyPath, { severity: 'warning', code: 'unsupported-key', message: `'${formatPath(keyPath)}' is no longer read by clawker and is ignored: ${ignored}` });
+        report(keyPath(), { severity: 'warning', code: 'unsupported-key', message: `'${formatPath(keyPath())}' is no longer read by clawker and is ignored: ${ignored}` });
       } else if (known[UNSUPPORTED]) {
-        report(keyPath, { severity: 'warning', code: 'unsupported-key', message: `'${formatPath(keyPath)}' is a clawker setting that Clawker for VS Code does not support yet; it is ignored here.` });
+        report(keyPath(), { severity: 'warning', code: 'unsupported-key', message: `'${formatPath(keyPath())}' is a clawker setting that Clawker for VS Code does not support yet; it is ignored here.` });
       } else {
-        visit(child, known, keyPath);
+        visit(child, known, keyPath());
       }
     }
   };

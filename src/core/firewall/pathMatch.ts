@@ -31,14 +31,26 @@ function invalidPathChars(path: string): string[] {
 
 const show = (chars: string[]): string => chars.map((c) => (c === ' ' ? "' ' (space)" : `'${c}'`)).join(', ');
 
+type Compiled = { ok: true; regex: RE2JS } | { ok: false; message: string };
+
+// Compiling is the costliest check (tens of µs a pattern); the language server re-validates on every
+// keystroke, so results are kept per pattern. Bounded: cleared when it grows past this size.
+const compiled = new Map<string, Compiled>();
+const MAX_CACHED_PATTERNS = 10_000;
+
 /** Compiles an RE2 pattern; returns RE2's own message when it does not compile. */
-export function compileRe2(pattern: string): { ok: true; regex: RE2JS } | { ok: false; message: string } {
-  try {
-    return { ok: true, regex: RE2JS.compile(pattern) };
-  } catch (e) {
-    const message = e instanceof Error ? e.message.replace(/^error parsing regexp: /, '') : String(e);
-    return { ok: false, message };
+export function compileRe2(pattern: string): Compiled {
+  let result = compiled.get(pattern);
+  if (!result) {
+    try {
+      result = { ok: true, regex: RE2JS.compile(pattern) };
+    } catch (e) {
+      result = { ok: false, message: e instanceof Error ? e.message.replace(/^error parsing regexp: /, '') : String(e) };
+    }
+    if (compiled.size >= MAX_CACHED_PATTERNS) compiled.clear();
+    compiled.set(pattern, result);
   }
+  return result;
 }
 
 function checkRegex(path: string): Checked<PathMatch> {
