@@ -75,3 +75,11 @@ test('an invalid rule fails the whole load: no rules are produced', () => {
   assert.deepEqual(result.rules, []);
   assert.equal(result.config, undefined);
 });
+
+test('actions are read case-insensitively, as clawker does', () => {
+  const result = loadProject('security:\n  firewall:\n    rules:\n      - dst: a.example.com\n        action: Allow\n        path_rules:\n          - path: /admin\n            action: DENY\n        path_default: ALLOW\n');
+  assert.equal(result.failed, false);
+  assert.equal(result.rules[0]!.action, 'allow');
+  assert.equal(result.rules[0]!.pathRules[0]!.action, 'deny');
+  assert.equal(result.rules[0]!.pathDefault, 'allow');
+});

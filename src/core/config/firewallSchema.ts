@@ -13,7 +13,8 @@ export const ACTIONS = ['allow', 'deny'] as const;
 export const KNOWN_PROTOCOLS = ['https', 'http', 'tcp', 'ssh', 'ws', 'wss', 'udp'] as const;
 export const COMMON_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE'] as const;
 
-export const action = z.enum(ACTIONS);
+// clawker reads actions case-insensitively (`Allow` is `allow`).
+export const action = z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(ACTIONS));
 
 export const pathRuleSchema = z
   .strictObject({
