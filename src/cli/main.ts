@@ -4,6 +4,7 @@
  * Each verb lives in its own module under `commands/` and registers itself here.
  */
 import { Command } from 'commander';
+import { registerFirewallCommands } from './commands/firewall';
 import { registerValidateCommand } from './commands/validate';
 
 export function buildProgram(): Command {
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
   registerValidateCommand(program);
+  registerFirewallCommands(program);
   return program;
 }
 

@@ -75,3 +75,38 @@ test('settings.yaml is validated as settings', () => {
   assert.equal(r.status, 1);
   assert.match(r.stdout, /settings\.yaml:2:18: error: firewall\.upstream_dns\[0\]/);
 });
+
+test('firewall check: allow exits 0, deny exits 1, each with the deciding rule', () => {
+  const dir = workdir();
+  writeFileSync(
+    join(dir, '.clawker.yaml'),
+    'security:\n  firewall:\n    rules:\n      - dst: api.github.com\n        path_rules:\n          - path: /\n            action: allow\n            methods: [GET, HEAD]\n        path_default: deny\n      - dst: github.com\n        proto: ssh\n',
+  );
+  const get = run(['firewall', 'check', 'https://api.github.com/repos/o/r'], dir);
+  assert.equal(get.status, 0);
+  assert.match(get.stdout, /^allow: GET \/repos\/o\/r matches path rule '\/' \[GET, HEAD\] allow of the project rule api\.github\.com https:443 allow\n$/);
+  const post = run(['firewall', 'check', 'https://api.github.com/repos/o/r/git-receive-pack', '--method', 'post'], dir);
+  assert.equal(post.status, 1);
+  assert.match(post.stdout, /^deny: POST .* matches no path rule .*path_default deny/);
+  assert.equal(run(['firewall', 'check', 'ssh://github.com'], dir).status, 0);
+  assert.equal(run(['firewall', 'check', 'ssh://github.com', '--port', '2222'], dir).status, 1);
+  const other = run(['firewall', 'check', 'https://evil.example/'], dir);
+  assert.equal(other.status, 1);
+  assert.match(other.stdout, /^deny: no rule allows https to evil\.example:443 \(deny by default\)/);
+});
+
+test('firewall check: a broken config decides nothing (exit 2); a bad URL is a usage error', () => {
+  const dir = workdir();
+  writeFileSync(join(dir, 'broken.yaml'), 'security:\n  firewall:\n    rules:\n      - dst: a.com\n        port: "99999"\n');
+  const r = run(['firewall', 'check', 'https://a.com/', '--config', 'broken.yaml'], dir);
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /broken\.yaml:5:15: error: port '99999'/);
+  assert.match(r.stderr, /no policy can be built/);
+  const bad = run(['firewall', 'check', 'not a url'], dir);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /is not a URL/);
+  const tcp = run(['firewall', 'check', 'tcp://db.example.com'], dir);
+  assert.equal(tcp.status, 2);
+  assert.match(tcp.stderr, /needs a port/);
+});

@@ -1,15 +1,8 @@
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
 import { loadConfig } from '../../core/config/load';
 import { configKindOf } from '../../core/config/schemas';
 import { formatProblem } from '../../core/problems';
-
-/** Where clawker looks for the project file, in order. */
-export const PROJECT_FILE_CANDIDATES = ['.clawker.yaml', '.clawker/clawker.yaml'] as const;
-
-function findProjectFile(): string | undefined {
-  return PROJECT_FILE_CANDIDATES.find((f) => existsSync(f));
-}
+import { findProjectFile, PROJECT_FILE_CANDIDATES, readForCommand } from '../projectFile';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -25,14 +18,8 @@ export function registerValidateCommand(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (e) {
-        process.stderr.write(`clawker: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
-        process.exitCode = 2;
-        return;
-      }
+      const text = readForCommand(file);
+      if (text === undefined) return;
       const result = loadConfig(configKindOf(file), text);
       for (const problem of result.problems) process.stdout.write(`${formatProblem(file, result.lines, problem)}\n`);
       const count = (s: string) => result.problems.filter((p) => p.severity === s).length;

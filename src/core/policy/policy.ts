@@ -1,0 +1,131 @@
+/**
+ * The policy: system, project and runtime rules merged into one immutable object, the only place
+ * that decides whether a request is allowed. `clawker firewall check`, the renderers (Envoy,
+ * CoreDNS, BPF maps) and every view read this object; none decides on its own.
+ */
+import { formatDestination } from '../firewall/destination';
+import { compileRe2 } from '../firewall/pathMatch';
+import { formatPortRange } from '../firewall/port';
+import { HTTP_FAMILY, TLS_TERMINATED } from '../firewall/protocol';
+import { type NormalizedPathRule, type NormalizedRule, ruleKey } from '../firewall/rule';
+import { SYSTEM_RULES } from '../firewall/systemRules';
+import { normalizeRequestPath } from './requestPath';
+
+/** A request as the firewall sees it: how it travels, where to, and (for HTTP) what it asks. */
+export interface EgressRequest {
+  /** `https`, `http`, `wss`, `ws`, `tcp` (also ssh and other TCP) or `udp`. */
+  readonly transport: 'https' | 'http' | 'wss' | 'ws' | 'tcp' | 'udp';
+  /** Lower-case host name or IPv4 address. */
+  readonly host: string;
+  readonly port: number;
+  readonly path?: string;
+  readonly method?: string;
+}
+
+export interface Decision {
+  readonly verdict: 'allow' | 'deny';
+  /** Why, in words: the rule and path rule that decided, or the default. */
+  readonly reason: string;
+  readonly rule?: NormalizedRule;
+  readonly pathRule?: NormalizedPathRule;
+}
+
+/** How specifically a rule's destination names a host: exact beats wildcard, deeper beats shallower. */
+function hostSpecificity(rule: NormalizedRule, host: string): number {
+  const dst = rule.dst;
+  if (dst.kind === 'ipv4') return dst.address === host ? 1000 : -1;
+  if (!dst.wildcard) return dst.name === host ? 1000 : -1;
+  if (host === dst.name || host.endsWith(`.${dst.name}`)) return dst.name.split('.').length;
+  return -1;
+}
+
+/** Which rule protocols carry a request of this transport. */
+function carries(proto: string, transport: EgressRequest['transport']): boolean {
+  switch (transport) {
+    case 'https':
+      return TLS_TERMINATED.has(proto);
+    case 'http':
+      return proto === 'http' || proto === 'ws';
+    case 'wss':
+      return proto === 'wss';
+    case 'ws':
+      return proto === 'ws';
+    case 'udp':
+      return proto === 'udp';
+    case 'tcp':
+      return !HTTP_FAMILY.has(proto) && proto !== 'udp';
+  }
+}
+
+const describe = (rule: NormalizedRule): string =>
+  `${rule.origin} rule ${formatDestination(rule.dst)} ${rule.proto}:${formatPortRange(rule.port)} ${rule.action}`;
+
+function matchesPath(pr: NormalizedPathRule, path: string): boolean {
+  if (pr.match.kind === 'prefix') return path.startsWith(pr.match.prefix);
+  const compiled = compileRe2(pr.match.pattern);
+  return compiled.ok && compiled.regex.matches(path);
+}
+
+export class Policy {
+  /** Merged rules in precedence order: system, project, runtime; a later duplicate key is dropped. */
+  readonly rules: readonly NormalizedRule[];
+
+  constructor(layers: { project?: readonly NormalizedRule[]; runtime?: readonly NormalizedRule[] } = {}) {
+    const seen = new Set<string>();
+    const merged: NormalizedRule[] = [];
+    for (const rule of [...SYSTEM_RULES, ...(layers.project ?? []), ...(layers.runtime ?? [])]) {
+      const key = ruleKey(rule);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      merged.push(rule);
+    }
+    this.rules = Object.freeze(merged);
+    Object.freeze(this);
+  }
+
+  /** The rule that governs (host, transport, port): most specific destination; deny wins a tie. */
+  ruleFor(request: Pick<EgressRequest, 'host' | 'port' | 'transport'>): NormalizedRule | undefined {
+    let best: NormalizedRule | undefined;
+    let bestScore = -1;
+    for (const rule of this.rules) {
+      if (!carries(rule.proto, request.transport)) continue;
+      if (request.port < rule.port.lo || request.port > rule.port.hi) continue;
+      const score = hostSpecificity(rule, request.host);
+      if (score < 0) continue;
+      if (score > bestScore || (score === bestScore && rule.action === 'deny' && best?.action !== 'deny')) {
+        best = rule;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  decide(request: EgressRequest): Decision {
+    const rule = this.ruleFor(request);
+    const target = `${request.host}:${request.port}`;
+    if (!rule) return { verdict: 'deny', reason: `no rule allows ${request.transport} to ${target} (deny by default)` };
+    if (rule.action === 'deny') return { verdict: 'deny', reason: `denied by the ${describe(rule)}`, rule };
+    if (!HTTP_FAMILY.has(rule.proto) || rule.pathRules.length === 0) {
+      return { verdict: 'allow', reason: `allowed by the ${describe(rule)}${HTTP_FAMILY.has(rule.proto) ? ' (all paths)' : ''}`, rule };
+    }
+    const normalized = normalizeRequestPath(request.path ?? '/');
+    if (!normalized.ok) return { verdict: 'deny', reason: `refused: ${normalized.reason}`, rule };
+    const method = (request.method ?? 'GET').toUpperCase();
+    // Longest rule string wins; equal lengths go to the first listed. Methods narrow a rule's match.
+    let winner: NormalizedPathRule | undefined;
+    for (const pr of rule.pathRules) {
+      if (pr.methods.length > 0 && !pr.methods.includes(method)) continue;
+      if (!matchesPath(pr, normalized.path)) continue;
+      if (!winner || pr.path.length > winner.path.length) winner = pr;
+    }
+    if (!winner) {
+      return {
+        verdict: rule.pathDefault,
+        reason: `${method} ${normalized.path} matches no path rule of the ${describe(rule)}: path_default ${rule.pathDefault}`,
+        rule,
+      };
+    }
+    const methods = winner.methods.length ? ` [${winner.methods.join(', ')}]` : '';
+    return { verdict: winner.action, reason: `${method} ${normalized.path} matches path rule '${winner.path}'${methods} ${winner.action} of the ${describe(rule)}`, rule, pathRule: winner };
+  }
+}
