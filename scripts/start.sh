@@ -13,7 +13,7 @@ fail() { printf 'clawker start: %s\n' "$*" >&2; exit 1; }
 
 [ -d "$FOLDER" ] || fail "no such folder: $FOLDER"
 step "code-server (installed once)"
-CODE_SERVER=$(bash test/testbed/code-server.sh --print-path | tail -n 1)
+CODE_SERVER=$(bash test/testbed/code-server.sh | sed -n 's/^\[code-server\] ready: //p' | tail -n 1)
 [ -x "$CODE_SERVER" ] || fail "code-server is not installed; run: bash test/testbed/code-server.sh"
 step "packaging the extension"
 npm run --silent package >/dev/null
