@@ -21,6 +21,15 @@ function ipv4OfMapped(host: string): string | undefined {
   return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
 }
 
+/**
+ * The path and query exactly as written: URL parsers resolve dot segments and re-encode, which
+ * would hide from the check what the proxy refuses.
+ */
+function rawPathOf(url: string): string {
+  const rest = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^#]*)/i.exec(url)?.[1] ?? '';
+  return rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 export type ParsedRequest =
   | { readonly ok: true; readonly request: EgressRequest }
   /** `denied`: a request the firewall would refuse whatever the rules (native IPv6). */
@@ -54,7 +63,7 @@ export function parseRequestUrl(url: string, options: { method?: string; port?: 
       transport: kind.transport,
       host,
       port,
-      ...(http ? { path: `${parsed.pathname || '/'}${parsed.search}`, method: (options.method ?? 'GET').toUpperCase() } : {}),
+      ...(http ? { path: rawPathOf(url), method: (options.method ?? 'GET').toUpperCase() } : {}),
     },
   };
 }
