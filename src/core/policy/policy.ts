@@ -105,11 +105,11 @@ export class Policy {
     const target = `${request.host}:${request.port}`;
     if (!rule) return { verdict: 'deny', reason: `no rule allows ${request.transport} to ${target} (deny by default)` };
     if (rule.action === 'deny') return { verdict: 'deny', reason: `denied by the ${describe(rule)}`, rule };
-    if (!HTTP_FAMILY.has(rule.proto) || rule.pathRules.length === 0) {
-      return { verdict: 'allow', reason: `allowed by the ${describe(rule)}${HTTP_FAMILY.has(rule.proto) ? ' (all paths)' : ''}`, rule };
-    }
+    if (!HTTP_FAMILY.has(rule.proto)) return { verdict: 'allow', reason: `allowed by the ${describe(rule)}`, rule };
+    // The proxy refuses ambiguous paths on every HTTP route, whether or not the rule has path rules.
     const normalized = normalizeRequestPath(request.path ?? '/');
     if (!normalized.ok) return { verdict: 'deny', reason: `refused: ${normalized.reason}`, rule };
+    if (rule.pathRules.length === 0) return { verdict: 'allow', reason: `allowed by the ${describe(rule)} (all paths)`, rule };
     const method = (request.method ?? 'GET').toUpperCase();
     // Longest rule string wins; equal lengths go to the first listed. Methods narrow a rule's match.
     let winner: NormalizedPathRule | undefined;
