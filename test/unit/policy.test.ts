@@ -144,6 +144,27 @@ describe('destinations, protocols and ports', () => {
   });
 });
 
+describe('DNS: what a name resolves to', () => {
+  const policy = policyOf(
+    'security:\n  firewall:\n    add_domains: [.example.org, api.example.org, exact.example.net]\n    rules:\n      - dst: .example.org\n        proto: ssh\n      - dst: bad.example.org\n        action: deny\n',
+  );
+  test('a name no rule covers is NXDOMAIN', () => assert.equal(policy.resolve('evil.com').verdict, 'nxdomain'));
+  test('an exact rule owns its name; its subdomains fall to a covering wildcard', () => {
+    assert.deepEqual(policy.resolve('api.example.org'), { verdict: 'forward', destination: 'api.example.org' });
+    assert.deepEqual(policy.resolve('x.api.example.org'), { verdict: 'forward', destination: '.example.org' });
+  });
+  test('without a covering wildcard, an exact rule leaves no DNS subtree', () => {
+    assert.equal(policy.resolve('exact.example.net').verdict, 'forward');
+    assert.equal(policy.resolve('x.exact.example.net').verdict, 'nxdomain');
+    assert.equal(verdict(policy, 'https://x.exact.example.net/'), 'deny');
+  });
+  test('a deny rule is NXDOMAIN for every protocol, even one a wildcard allows', () => {
+    assert.equal(policy.resolve('bad.example.org').verdict, 'nxdomain');
+    assert.equal(verdict(policy, 'ssh://bad.example.org'), 'deny');
+    assert.equal(verdict(policy, 'ssh://good.example.org'), 'allow');
+  });
+});
+
 describe('built-in rules', () => {
   const policy = new Policy();
   test('Claude Code can reach what it needs', () => {

@@ -3,6 +3,7 @@
  * that decides whether a request is allowed. `clawker firewall check`, the renderers (Envoy,
  * CoreDNS, BPF maps) and every view read this object; none decides on its own.
  */
+import { isIPv4 } from 'node:net';
 import { formatDestination } from '../firewall/destination';
 import { compileRe2 } from '../firewall/pathMatch';
 import { formatPortRange } from '../firewall/port';
@@ -21,6 +22,12 @@ export interface EgressRequest {
   readonly path?: string;
   readonly method?: string;
 }
+
+/** What the DNS answers for a name: NXDOMAIN, or forwarded with the destination that owns it. */
+export type NameResolution =
+  | { readonly verdict: 'nxdomain'; readonly reason: string; readonly rule?: NormalizedRule }
+  /** `destination` is the rule destination (`api.example.com`, `.example.com`) whose key DNS answers carry. */
+  | { readonly verdict: 'forward'; readonly destination: string };
 
 export interface Decision {
   readonly verdict: 'allow' | 'deny';
@@ -100,7 +107,35 @@ export class Policy {
     return best;
   }
 
+  /**
+   * DNS for a name: the most specific rules covering it decide; a deny rule among them makes it
+   * NXDOMAIN whatever the protocol (the spec: deny rules become NXDOMAIN zones that win over a
+   * wildcard), and an exact rule leaves its subdomains to a covering wildcard, or to NXDOMAIN.
+   */
+  resolve(name: string): NameResolution {
+    let bestScore = -1;
+    let best: NormalizedRule[] = [];
+    for (const rule of this.rules) {
+      if (rule.dst.kind !== 'domain') continue;
+      const score = hostSpecificity(rule, name);
+      if (score < 0 || score < bestScore) continue;
+      if (score > bestScore) {
+        bestScore = score;
+        best = [];
+      }
+      best.push(rule);
+    }
+    if (best.length === 0) return { verdict: 'nxdomain', reason: `no rule names ${name} (deny by default)` };
+    const deny = best.find((r) => r.action === 'deny');
+    if (deny) return { verdict: 'nxdomain', reason: `${name} is denied by the ${describe(deny)}`, rule: deny };
+    return { verdict: 'forward', destination: formatDestination(best[0]!.dst) };
+  }
+
   decide(request: EgressRequest): Decision {
+    if (!isIPv4(request.host)) {
+      const dns = this.resolve(request.host);
+      if (dns.verdict === 'nxdomain') return { verdict: 'deny', reason: `NXDOMAIN: ${dns.reason}`, ...(dns.rule ? { rule: dns.rule } : {}) };
+    }
     const rule = this.ruleFor(request);
     const target = `${request.host}:${request.port}`;
     if (!rule) return { verdict: 'deny', reason: `no rule allows ${request.transport} to ${target} (deny by default)` };
