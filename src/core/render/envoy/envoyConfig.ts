@@ -4,6 +4,7 @@
  * new files over old ones — applied without a restart, existing connections drained gracefully.
  */
 import { formatDestination } from '../../firewall/destination';
+import { certificateFileName } from '../../pki/domainCertificate';
 import type { NormalizedRule } from '../../firewall/rule';
 import type { Policy } from '../../policy/policy';
 import { type ListenerGroup, type ListenerPlan, FRONT_LISTENER_PORT, planListeners } from './listenerPlan';
@@ -22,10 +23,8 @@ export interface EnvoyPaths {
 
 export const DEFAULT_ENVOY_PATHS: EnvoyPaths = { configDir: '/etc/envoy/clawker', certDir: '/etc/envoy/clawker/certs' };
 
-/** File name of a destination's certificate: a wildcard and its apex never share a file. */
-export const certificateFileName = (rule: NormalizedRule): string =>
-  `${formatDestination(rule.dst).replace(/^\./, 'wildcard.')}.pem`;
-export const LEAF_KEY_FILE = 'leaf.key';
+/** The shared private key of every domain certificate, in the certificate directory. */
+export const LEAF_KEY_FILE = 'leaf-key.pem';
 
 export interface EnvoyConfig {
   readonly bootstrap: Json;
@@ -138,7 +137,7 @@ function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port:
               typed_config: typed(TYPES.downstreamTls, {
                 common_tls_context: {
                   tls_certificates: [
-                    { certificate_chain: { filename: `${paths.certDir}/${certificateFileName(rule)}` }, private_key: { filename: `${paths.certDir}/${LEAF_KEY_FILE}` } },
+                    { certificate_chain: { filename: `${paths.certDir}/${certificateFileName(formatDestination(rule.dst))}` }, private_key: { filename: `${paths.certDir}/${LEAF_KEY_FILE}` } },
                   ],
                   alpn_protocols: ['h2', 'http/1.1'],
                 },
