@@ -3,14 +3,14 @@ import { loadProject } from '../../core/config/load';
 import { formatDestination } from '../../core/firewall/destination';
 import { formatPortRange } from '../../core/firewall/port';
 import type { NormalizedRule } from '../../core/firewall/rule';
-import { SYSTEM_RULES } from '../../core/firewall/systemRules';
+import { Policy } from '../../core/policy/policy';
 import { findProjectFiles } from '../projectFiles';
 
 type Node = { kind: 'rule'; rule: NormalizedRule } | { kind: 'path'; rule: NormalizedRule; index: number };
 
 /**
- * The firewall rules a project's agents get: built-in rules first, then the project's, as the core
- * merges them. Shows nothing while the file has errors (nothing would be applied either).
+ * The firewall rules a project's agents get: the policy's merged rules, built-in first. Shows
+ * nothing while the file has errors (nothing would be applied either) and says so.
  */
 class RulesTree implements vscode.TreeDataProvider<Node> {
   private readonly changed = new vscode.EventEmitter<void>();
@@ -23,10 +23,16 @@ class RulesTree implements vscode.TreeDataProvider<Node> {
   async getChildren(node?: Node): Promise<Node[]> {
     if (node) return node.kind === 'rule' ? node.rule.pathRules.map((_, index) => ({ kind: 'path', rule: node.rule, index })) : [];
     const [file] = await findProjectFiles();
-    if (!file) return [];
+    if (!file) return this.show('no-config', []);
     const loaded = loadProject(new TextDecoder().decode(await vscode.workspace.fs.readFile(file)));
-    if (loaded.failed) return [];
-    return [...SYSTEM_RULES, ...loaded.rules].map((rule) => ({ kind: 'rule', rule }));
+    if (loaded.failed) return this.show('errors', []);
+    return this.show('ok', new Policy({ project: loaded.rules }).rules.map((rule) => ({ kind: 'rule', rule })));
+  }
+
+  /** Which welcome text the view shows when it is empty (`clawker.rulesState` in package.json). */
+  private show(state: 'no-config' | 'errors' | 'ok', nodes: Node[]): Node[] {
+    void vscode.commands.executeCommand('setContext', 'clawker.rulesState', state);
+    return nodes;
   }
 
   getTreeItem(node: Node): vscode.TreeItem {
