@@ -100,7 +100,20 @@ fi
 # ---------------------------------------------------------------------------------------------
 EXT_DIR="$WORK/extensions"
 USER_DIR="$WORK/user-data"
-mkdir -p "$EXT_DIR" "$USER_DIR"
+mkdir -p "$EXT_DIR" "$USER_DIR/User"
+# No network: no gallery queries, update checks, experiments or recommendations; no welcome page.
+cat >"$USER_DIR/User/settings.json" <<'EOF'
+{
+  "workbench.startupEditor": "none",
+  "workbench.tips.enabled": false,
+  "workbench.enableExperiments": false,
+  "extensions.autoCheckUpdates": false,
+  "extensions.autoUpdate": false,
+  "extensions.ignoreRecommendations": true,
+  "telemetry.telemetryLevel": "off",
+  "update.mode": "none"
+}
+EOF
 say "installing $(basename "$VSIX") into $EXT_DIR"
 if ! cs --user-data-dir "$USER_DIR" --extensions-dir "$EXT_DIR" --install-extension "$VSIX" \
   >"$RESULTS/install-extension.log" 2>&1; then

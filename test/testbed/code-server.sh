@@ -16,8 +16,8 @@
 #     install-scripts ... not yet covered by allowScripts"); a later npm blocks. The install directory
 #     gets its own package.json whose allowScripts approves code-server and argon2, and the one npm
 #     command below allows the nested installs inside code-server's vendored tree (whose package.json
-#     we do not own) with npm_config_dangerously_allow_all_scripts. If the postinstall did not run
-#     anyway, it is run explicitly. Either way the result is verified, never assumed.
+#     we do not own) with npm_config_dangerously_allow_all_scripts. If the install scripts did not run
+#     anyway, `npm rebuild code-server argon2` runs them. Either way the result is verified, never assumed.
 #
 # Result: $CLAWKER_TESTBED_DIR/code-server/node_modules/.bin/code-server (the last line printed is
 # "[code-server] ready: <path>").
@@ -37,6 +37,7 @@ INSTALL_DIR="$STATE_DIR/code-server"
 CS_PKG="$INSTALL_DIR/node_modules/code-server"
 CS_BIN="$INSTALL_DIR/node_modules/.bin/code-server"
 MARKER="$INSTALL_DIR/.installed-$CODE_SERVER_VERSION"
+ARGON2_NODE="$INSTALL_DIR/node_modules/argon2/lib/binding/napi-v3/argon2.node"
 LOG="$INSTALL_DIR/install.log"
 
 PACKAGES=(libkrb5-dev ripgrep chromium build-essential python3 ca-certificates)
@@ -58,6 +59,7 @@ install_problems() {
   v="$(installed_version)"
   [[ "$v" == "$CODE_SERVER_VERSION" ]] || { echo "code-server package (found '${v:-none}', want $CODE_SERVER_VERSION)"; return; }
   [[ -x "$CS_BIN" ]] || echo "$CS_BIN"
+  [[ -f "$ARGON2_NODE" ]] || echo "argon2 native module"
   [[ -d "$CS_PKG/lib/vscode/node_modules" ]] || echo "lib/vscode/node_modules (code-server's postinstall did not run)"
   [[ -x "$CS_PKG/lib/vscode/node_modules/@vscode/ripgrep/bin/rg" ]] || echo "lib/vscode/node_modules/@vscode/ripgrep/bin/rg"
   [[ -f "$CS_PKG/lib/vscode/node_modules/node-pty/build/Release/pty.node" ]] || echo "node-pty native module"
@@ -171,28 +173,28 @@ EOF
 
   step "installing code-server@$CODE_SERVER_VERSION from npm into $INSTALL_DIR (about 1 minute; log: $LOG)"
   start=$SECONDS
-  if ! (cd "$INSTALL_DIR" &&
-    TMPDIR="$INSTALL_DIR/tmp" \
-      npm_config_unsafe_perm=true npm_config_yes=true \
-      npm_config_dangerously_allow_all_scripts=true \
-      npm_config_foreground_scripts=true \
-      npm install --no-audit --no-fund code-server@"$CODE_SERVER_VERSION") >"$LOG" 2>&1; then
+  # unsafe_perm: code-server's postinstall refuses to run as root without it. yes: node-pty's
+  # postinstall runs `npx node-gyp`, which otherwise stops at npx's prompt (this machine's npmrc says
+  # yes=false). foreground_scripts: the scripts' output goes to the log.
+  npm_env=(
+    TMPDIR="$INSTALL_DIR/tmp" npm_config_unsafe_perm=true npm_config_yes=true
+    npm_config_dangerously_allow_all_scripts=true npm_config_foreground_scripts=true
+  )
+  if ! (cd "$INSTALL_DIR" && env "${npm_env[@]}" \
+    npm install --no-audit --no-fund code-server@"$CODE_SERVER_VERSION") >"$LOG" 2>&1; then
     tail -n 40 "$LOG" >&2
     die "npm install code-server@$CODE_SERVER_VERSION failed (full log: $LOG)"
   fi
   step "npm install finished in $((SECONDS - start)) s"
   grep -E '^npm warn install-scripts' "$LOG" | sed 's/^/[code-server]   /' || true
 
-  # The postinstall must have run. If npm's script policy blocked it, run it ourselves.
-  if [[ ! -d "$CS_PKG/lib/vscode/node_modules" ]]; then
-    [[ -f "$CS_PKG/postinstall.sh" ]] || die "npm install did not produce $CS_PKG/postinstall.sh (log: $LOG)"
-    step "code-server's postinstall did not run (npm script policy?): running it explicitly"
-    if ! (cd "$CS_PKG" &&
-      TMPDIR="$INSTALL_DIR/tmp" npm_config_unsafe_perm=true npm_config_dangerously_allow_all_scripts=true \
-        npm_config_user_agent="npm/$(npm -v) node/$(node -v) linux $(node -p process.arch)" \
-        sh ./postinstall.sh) >>"$LOG" 2>&1; then
+  # The install scripts must have run. If npm's script policy skipped them, run them ourselves.
+  if [[ ! -d "$CS_PKG/lib/vscode/node_modules" || ! -f "$ARGON2_NODE" ]]; then
+    step "install scripts of code-server/argon2 did not run (npm script policy?): npm rebuild code-server argon2"
+    if ! (cd "$INSTALL_DIR" && env "${npm_env[@]}" npm_config_ignore_scripts=false \
+      npm rebuild code-server argon2) >>"$LOG" 2>&1; then
       tail -n 40 "$LOG" >&2
-      die "code-server's postinstall.sh failed (full log: $LOG)"
+      die "npm rebuild code-server argon2 failed (full log: $LOG)"
     fi
   fi
 
