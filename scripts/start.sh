@@ -18,7 +18,18 @@ CODE_SERVER=$(bash test/testbed/code-server.sh | sed -n 's/^\[code-server\] read
 step "packaging the extension"
 npm run --silent package >/dev/null
 step "installing dist/clawker.vsix into $STATE"
-mkdir -p "$STATE/user" "$STATE/extensions"
+mkdir -p "$STATE/user/User" "$STATE/extensions"
+# A private profile that asks nothing of the network (no gallery, updates or telemetry); kept if edited.
+[ -f "$STATE/user/User/settings.json" ] || cat >"$STATE/user/User/settings.json" <<'JSON'
+{
+  "extensions.autoCheckUpdates": false,
+  "extensions.autoUpdate": false,
+  "extensions.ignoreRecommendations": true,
+  "telemetry.telemetryLevel": "off",
+  "update.mode": "none",
+  "workbench.enableExperiments": false
+}
+JSON
 "$CODE_SERVER" --user-data-dir "$STATE/user" --extensions-dir "$STATE/extensions" --install-extension dist/clawker.vsix --force >/dev/null
 step "open http://127.0.0.1:$PORT/?folder=$FOLDER   (Ctrl+C stops it)"
 exec "$CODE_SERVER" --auth none --bind-addr "127.0.0.1:$PORT" --user-data-dir "$STATE/user" --extensions-dir "$STATE/extensions" \

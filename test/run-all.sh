@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Every test suite, in order: unit, end to end (Docker + eBPF), editor (code-server).
-# Runs all of them even when one fails, then exits non-zero naming every suite that failed.
+# Runs all of them even when one fails, then exits non-zero naming every suite that failed, and
+# prints the totals of Node's test runner over all suites as one closing line.
 # (`npm test`; the test bed must be up: bash test/testbed/provision.sh)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SUITES=(test:unit test:e2e test:editor)
 failed=()
+passed_tests=0
+failed_tests=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for suite in "${SUITES[@]}"; do
   printf '\n[run-all] ===== npm run %s =====\n' "$suite"
   start=$SECONDS
-  if npm run --silent "$suite"; then
+  npm run --silent "$suite" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  # Each suite ends with Node's test runner summary (# pass N / # fail N).
+  p=$(grep -E '^# pass [0-9]+$' "$log" | tail -n 1 | awk '{print $3}')
+  f=$(grep -E '^# fail [0-9]+$' "$log" | tail -n 1 | awk '{print $3}')
+  passed_tests=$((passed_tests + ${p:-0}))
+  failed_tests=$((failed_tests + ${f:-0}))
+  if [ "$rc" -eq 0 ] && [ -n "$p" ]; then
     printf '[run-all] %s passed (%ss)\n' "$suite" "$((SECONDS - start))"
   else
-    rc=$?
+    [ -n "$p" ] || printf '[run-all] %s ran no test\n' "$suite" >&2
     printf '[run-all] %s FAILED (exit %s, %ss)\n' "$suite" "$rc" "$((SECONDS - start))" >&2
     failed+=("$suite")
   fi
@@ -21,6 +33,8 @@ done
 
 if ((${#failed[@]})); then
   printf '\n[run-all] FAILED suites: %s\n' "${failed[*]}" >&2
+  printf '%s passed, %s failed\n' "$passed_tests" "$((failed_tests > 0 ? failed_tests : ${#failed[@]}))"
   exit 1
 fi
 printf '\n[run-all] all suites passed: %s\n' "${SUITES[*]}"
+printf '%s passed, %s failed\n' "$passed_tests" "$failed_tests"
