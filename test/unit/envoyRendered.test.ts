@@ -47,15 +47,15 @@ for (const [name, yaml] of Object.entries(POLICIES)) {
     dirs.push(dir);
     const files: string[] = [];
     for (const [relative, content] of rendered.files) {
-      if (!/^envoy\/.*\.yaml$/.test(relative)) continue;
+      if (!/^envoy\/(envoy\.yaml|lds\.json|cds\.json)$/.test(relative)) continue;
       const file = join(dir, relative);
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, content);
       files.push(file);
     }
-    assert.deepEqual(files.map((f) => f.slice(dir.length + 1)).sort(), ['envoy/cds.yaml', 'envoy/envoy.yaml', 'envoy/lds.yaml']);
+    assert.deepEqual(files.map((f) => f.slice(dir.length + 1)).sort(), ['envoy/cds.json', 'envoy/envoy.yaml', 'envoy/lds.json']);
     const result = await checkEnvoyConfig(files);
     assert.ok(result.ok, result.output);
-    assert.match(result.output, /lds\.yaml: ok \(\d+ resources/);
+    assert.match(result.output, /lds\.json: ok \(\d+ resources/);
   });
 }

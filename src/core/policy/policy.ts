@@ -73,9 +73,16 @@ function matchesPath(pr: NormalizedPathRule, path: string): boolean {
   return compiled.ok && compiled.regex.matches(path);
 }
 
+const MAX_COVERING_CACHE = 100_000;
+
 export class Policy {
   /** Merged rules in precedence order: system, project, runtime; a later duplicate key is dropped. */
   readonly rules: readonly NormalizedRule[];
+  // Indexes, so that a lookup costs the labels of a name, not the number of rules.
+  private readonly exact = new Map<string, NormalizedRule[]>();
+  private readonly wildcard = new Map<string, NormalizedRule[]>();
+  private readonly order = new Map<NormalizedRule, number>();
+  private readonly covering = new Map<string, readonly NormalizedRule[]>();
 
   constructor(layers: { project?: readonly NormalizedRule[]; runtime?: readonly NormalizedRule[] } = {}) {
     const seen = new Set<string>();
@@ -84,17 +91,42 @@ export class Policy {
       const key = ruleKey(rule);
       if (seen.has(key)) continue;
       seen.add(key);
+      this.order.set(rule, merged.length);
       merged.push(rule);
+      const index = rule.dst.kind === 'domain' && rule.dst.wildcard ? this.wildcard : this.exact;
+      const name = rule.dst.kind === 'ipv4' ? rule.dst.address : rule.dst.name;
+      index.set(name, [...(index.get(name) ?? []), rule]);
     }
     this.rules = Object.freeze(merged);
     Object.freeze(this);
+  }
+
+  /** Rules whose destination covers `host` (any protocol or port), in precedence order. */
+  rulesCovering(host: string): readonly NormalizedRule[] {
+    let found = this.covering.get(host);
+    if (found) return found;
+    const lists: NormalizedRule[][] = [];
+    const exact = this.exact.get(host);
+    if (exact) lists.push(exact);
+    if (!isIPv4(host)) {
+      for (let suffix = host; ; suffix = suffix.slice(suffix.indexOf('.') + 1)) {
+        const wild = this.wildcard.get(suffix);
+        if (wild) lists.push(wild);
+        if (!suffix.includes('.')) break;
+      }
+    }
+    found = lists.length === 1 ? lists[0]! : lists.flat().sort((a, b) => this.order.get(a)! - this.order.get(b)!);
+    // The policy never changes, so answers can be kept; bounded for callers that ask about any name.
+    if (this.covering.size >= MAX_COVERING_CACHE) this.covering.clear();
+    this.covering.set(host, found);
+    return found;
   }
 
   /** The rule that governs (host, transport, port): most specific destination; deny wins a tie. */
   ruleFor(request: Pick<EgressRequest, 'host' | 'port' | 'transport'>): NormalizedRule | undefined {
     let best: NormalizedRule | undefined;
     let bestScore = -1;
-    for (const rule of this.rules) {
+    for (const rule of this.rulesCovering(request.host)) {
       if (!carries(rule.proto, request.transport)) continue;
       if (request.port < rule.port.lo || request.port > rule.port.hi) continue;
       const score = hostSpecificity(rule, request.host);
@@ -115,7 +147,7 @@ export class Policy {
   resolve(name: string): NameResolution {
     let bestScore = -1;
     let best: NormalizedRule[] = [];
-    for (const rule of this.rules) {
+    for (const rule of this.rulesCovering(name)) {
       if (rule.dst.kind !== 'domain') continue;
       const score = hostSpecificity(rule, name);
       if (score < 0 || score < bestScore) continue;

@@ -59,8 +59,6 @@ export function renderBpfEntries(policy: Policy, plan: ListenerPlan): BpfEntries
   const owners = new Map<string, NormalizedRule>();
   for (const rule of policy.rules) if (rule.action === 'allow' && !owners.has(formatDestination(rule.dst))) owners.set(formatDestination(rule.dst), rule);
   const keys = assertDistinctDomainKeys(owners.keys());
-  const ports = new Set<number>();
-  for (const rule of policy.rules) if (rule.action === 'allow') portsOf(rule).forEach((p) => ports.add(p));
 
   const routes: RouteEntry[] = [];
   for (const [destination, owner] of owners) {
@@ -70,6 +68,9 @@ export function renderBpfEntries(policy: Policy, plan: ListenerPlan): BpfEntries
       const dns = policy.resolve(host);
       if (dns.verdict !== 'forward' || dns.destination !== destination) continue;
     }
+    // Only ports some rule covering these names allows can have a route.
+    const ports = new Set<number>();
+    for (const rule of policy.rulesCovering(host)) if (rule.action === 'allow') portsOf(rule).forEach((p) => ports.add(p));
     for (const port of [...ports].sort((a, b) => a - b)) {
       // A TCP port is taken by a pinned TCP/SSH rule first, then TLS, then plain HTTP.
       for (const [l4, transports] of [['tcp', ['tcp', 'https', 'wss', 'http', 'ws']], ['udp', ['udp']]] as const) {

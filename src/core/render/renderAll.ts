@@ -45,8 +45,9 @@ export function renderAll(policy: Policy, options: RenderOptions): RenderedFiles
   const bpf = renderBpfEntries(policy, envoy.plan);
   const files = new Map<string, string>([
     ['envoy/envoy.yaml', GENERATED + stringify(envoy.bootstrap)],
-    ['envoy/lds.yaml', GENERATED + stringify(discoveryFile(envoy.listeners))],
-    ['envoy/cds.yaml', GENERATED + stringify(discoveryFile(envoy.clusters))],
+    // JSON, not YAML, for the resources: a YAML writer takes seconds on 10,000 rules, JSON milliseconds.
+    ['envoy/lds.json', `${JSON.stringify(discoveryFile(envoy.listeners), null, 1)}\n`],
+    ['envoy/cds.json', `${JSON.stringify(discoveryFile(envoy.clusters), null, 1)}\n`],
     ['envoy/listeners.json', `${JSON.stringify(envoy.plan.allocation, null, 2)}\n`],
     ['coredns/Corefile', renderCorefile(policy, { upstreams: options.upstreams })],
     ['bpf/entries.json', bpfEntriesJson(bpf)],

@@ -15,7 +15,7 @@ export const HEALTH_PORT = 9902;
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 export interface EnvoyPaths {
-  /** Directory Envoy watches for `lds.yaml` and `cds.yaml`. */
+  /** Directory Envoy watches for `lds.json` and `cds.json`. */
   readonly configDir: string;
   /** Directory with one certificate per TLS destination and the shared leaf key. */
   readonly certDir: string;
@@ -108,20 +108,20 @@ function ruleVirtualHost(rule: NormalizedRule, port: number, tls: boolean, webso
  * rule the policy picks for it; `https` and `wss` rules for one destination share a chain.
  */
 function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port: number, paths: EnvoyPaths): Json[] {
-  const owner = new Map<string, NormalizedRule>();
-  for (const rule of rules) {
-    for (const name of serverNames(rule)) {
-      if (owner.has(name)) continue;
-      const claimants = rules.filter((r) => serverNames(r).includes(name));
-      const chosen = policy.ruleFor({ host: name.startsWith('*.') ? `x${name.slice(1)}` : name, port, transport: 'https' });
-      owner.set(name, chosen && claimants.includes(chosen) ? chosen : claimants[0]!);
-    }
+  const claimants = new Map<string, NormalizedRule[]>();
+  for (const rule of rules) for (const name of serverNames(rule)) claimants.set(name, [...(claimants.get(name) ?? []), rule]);
+  const owned = new Map<NormalizedRule, string[]>();
+  for (const [name, claiming] of claimants) {
+    const chosen = policy.ruleFor({ host: name.startsWith('*.') ? `x${name.slice(1)}` : name, port, transport: 'https' });
+    const owner = chosen && claiming.includes(chosen) ? chosen : claiming[0]!;
+    owned.set(owner, [...(owned.get(owner) ?? []), name]);
   }
+  const wss = new Set(rules.filter((r) => r.proto === 'wss').map((r) => formatDestination(r.dst)));
   const chains: Json[] = [];
   for (const rule of rules) {
-    const names = [...owner.entries()].filter(([, r]) => r === rule).map(([n]) => n);
-    if (names.length === 0) continue;
-    const websocket = rules.some((r) => r.proto === 'wss' && formatDestination(r.dst) === formatDestination(rule.dst));
+    const names = owned.get(rule);
+    if (!names) continue;
+    const websocket = wss.has(formatDestination(rule.dst));
     const filters =
       rule.action === 'deny'
         ? [{ name: 'envoy.filters.network.direct_response', typed_config: typed(TYPES.directResponseNetwork) }]
@@ -266,7 +266,7 @@ export function renderEnvoy(policy: Policy, options: { paths?: EnvoyPaths; previ
   const bootstrap: Json = {
     node: { id: 'clawker-envoy', cluster: 'clawker' },
     static_resources: { listeners: [healthListener()] },
-    dynamic_resources: { lds_config: watched('lds.yaml'), cds_config: watched('cds.yaml') },
+    dynamic_resources: { lds_config: watched('lds.json'), cds_config: watched('cds.json') },
   };
   return { bootstrap, listeners, clusters, plan };
 }

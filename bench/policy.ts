@@ -1,0 +1,85 @@
+/**
+ * bench/policy: validate + compile a policy, and render it (Envoy, Corefile, BPF entries), for 1,
+ * 100, 1,000 and 10,000 project rules; each size is reported next to the size 10× smaller (the
+ * growth ratio: ~10 is linear) and next to a bare YAML parse of the same file (the baseline).
+ * Then certificates for 100 domains, next to one bare key generation. Targets: 10,000 rules under
+ * 1 s; 100 certificates under 2 s.
+ */
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { load } from 'js-yaml';
+import { loadProject } from '../src/core/config/load';
+import { createCertificateAuthority } from '../src/core/pki/authority';
+import { createLeafKey, issueDomainCertificates } from '../src/core/pki/domainCertificate';
+import { generateP256KeyPair } from '../src/core/pki/keys';
+import { Policy } from '../src/core/policy/policy';
+import { renderAll } from '../src/core/render/renderAll';
+
+const SIZES = [1, 100, 1000, 10_000];
+const TARGET_10K_MS = 1000;
+const TARGET_CERTS_MS = 2000;
+
+/** A realistic mix: HTTPS domains (some wildcards, some with path rules), SSH/TCP pins, deny rules. */
+function projectFile(rules: number): string {
+  const out = ['security:', '  firewall:', '    rules:'];
+  for (let i = 0; i < rules; i++) {
+    switch (i % 5) {
+      case 0:
+        out.push(`      - dst: svc${i}.example.com`);
+        break;
+      case 1:
+        out.push(`      - dst: .zone${i}.example.net`);
+        break;
+      case 2:
+        out.push(`      - dst: api${i}.example.org`, '        path_rules:', '          - path: /v1/', '            action: allow', '            methods: [GET, HEAD]', `          - path: "~/repos/(org${i}|other)/?"`, '            action: allow');
+        break;
+      case 3:
+        out.push(`      - dst: git${i}.example.io`, '        proto: ssh', '        port: "22"');
+        break;
+      default:
+        out.push(`      - dst: blocked${i}.zone${i - 3}.example.net`, '        action: deny');
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function time(fn: () => void, runs: number): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
+}
+
+console.log(`bench/policy — median of runs on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), node ${process.version}`);
+console.log('  rules   yaml parse (baseline)   validate+compile           render                      total      growth per 10×');
+let previousTotal: number | undefined;
+let total10k = 0;
+for (const size of SIZES) {
+  const text = projectFile(size);
+  const runs = size >= 10_000 ? 3 : 7;
+  const loaded = loadProject(text);
+  if (loaded.failed) throw new Error(`generated file does not validate: ${loaded.problems[0]?.message}`);
+  const baseline = time(() => load(text), runs);
+  const compile = time(() => new Policy({ project: loadProject(text).rules }), runs);
+  const policy = new Policy({ project: loaded.rules });
+  const render = time(() => renderAll(policy, { upstreams: ['1.1.1.2', '1.0.0.2'] }), runs);
+  const total = compile + render;
+  if (size === 10_000) total10k = total;
+  const growth = previousTotal ? `${(total / previousTotal).toFixed(1)}×` : '—';
+  console.log(
+    `  ${String(size).padStart(6)}  ${baseline.toFixed(1).padStart(8)} ms            ${compile.toFixed(1).padStart(8)} ms (${(compile / baseline).toFixed(1)}× base)   ${render.toFixed(1).padStart(8)} ms (${(render / baseline).toFixed(1)}× base)   ${total.toFixed(1).padStart(8)} ms   ${growth}`,
+  );
+  previousTotal = total;
+}
+console.log(`  target: 10,000 rules under ${TARGET_10K_MS} ms: ${total10k < TARGET_10K_MS ? 'met' : 'MISSED'} (${total10k.toFixed(0)} ms)`);
+
+const ca = createCertificateAuthority();
+const leafKey = createLeafKey();
+const domains = Array.from({ length: 100 }, (_, i) => (i % 4 === 0 ? `.wild${i}.example.com` : `svc${i}.example.com`));
+const oneKey = time(() => generateP256KeyPair(), 7);
+const certs = time(() => issueDomainCertificates(ca, leafKey, domains), 7);
+console.log(`  one P-256 key pair (baseline) ${oneKey.toFixed(2)} ms; 100 certificates, shared leaf key ${certs.toFixed(1)} ms (${(certs / oneKey).toFixed(0)}× baseline)`);
+console.log(`  target: 100 certificates under ${TARGET_CERTS_MS} ms: ${certs < TARGET_CERTS_MS ? 'met' : 'MISSED'}`);
