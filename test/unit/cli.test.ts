@@ -1,7 +1,7 @@
 /** `clawker validate`, run as the bundled binary users get. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -109,4 +109,39 @@ test('firewall check: a broken config decides nothing (exit 2); a bad URL is a u
   const tcp = run(['firewall', 'check', 'tcp://db.example.com'], dir);
   assert.equal(tcp.status, 2);
   assert.match(tcp.stderr, /needs a port/);
+});
+
+test('firewall render writes Envoy, CoreDNS, BPF entries and certificates; ports stay stable; rotate-ca replaces the CA', () => {
+  const dir = workdir();
+  writeFileSync(join(dir, '.clawker.yaml'), 'security:\n  firewall:\n    add_domains: [github.com]\n    rules:\n      - dst: github.com\n        proto: ssh\n');
+  const env = { ...process.env, CLAWKER_DATA_DIR: join(dir, 'data') };
+  const render = () => spawnSync(process.execPath, [CLI, 'firewall', 'render', '--out', 'out'], { cwd: dir, encoding: 'utf8', env });
+  const first = render();
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /^rendered 13 rules: 2 listeners, \d+ routes, 12 certificates into out\n$/);
+  for (const f of ['envoy/envoy.yaml', 'envoy/lds.json', 'envoy/cds.json', 'coredns/Corefile', 'bpf/entries.json', 'envoy/certs/github.com.pem']) {
+    assert.ok(statSync(join(dir, 'out', f)).isFile(), f);
+  }
+  assert.equal(statSync(join(dir, 'out/envoy/certs/leaf-key.pem')).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dir, 'data/firewall/ca/ca-key.pem')).mode & 0o777, 0o600);
+  const ports = readFileSync(join(dir, 'out/envoy/listeners.json'), 'utf8');
+  assert.deepEqual(JSON.parse(ports), { 'tcp:github.com:22': 10001 });
+  writeFileSync(join(dir, '.clawker.yaml'), 'security:\n  firewall:\n    add_domains: [github.com]\n    rules:\n      - dst: aaa.example.com\n        proto: ssh\n      - dst: github.com\n        proto: ssh\n');
+  assert.equal(render().status, 0);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'out/envoy/listeners.json'), 'utf8'))['tcp:github.com:22'], 10001, 'github keeps its listener');
+  const caBefore = readFileSync(join(dir, 'data/firewall/ca/ca.pem'), 'utf8');
+  const rotate = spawnSync(process.execPath, [CLI, 'firewall', 'rotate-ca'], { cwd: dir, encoding: 'utf8', env });
+  assert.equal(rotate.status, 0);
+  assert.match(rotate.stdout, /rebuild agent images/);
+  assert.notEqual(readFileSync(join(dir, 'data/firewall/ca/ca.pem'), 'utf8'), caBefore);
+});
+
+test('firewall render refuses a broken project file and writes nothing', () => {
+  const dir = workdir();
+  writeFileSync(join(dir, '.clawker.yaml'), 'security:\n  firewall:\n    rules:\n      - dst: "2001:db8::1"\n');
+  const r = spawnSync(process.execPath, [CLI, 'firewall', 'render', '--out', 'out'], { cwd: dir, encoding: 'utf8', env: { ...process.env, CLAWKER_DATA_DIR: join(dir, 'data') } });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /\.clawker\.yaml:4:14: error: '2001:db8::1' is a native IPv6 address/);
+  assert.match(r.stderr, /nothing was rendered/);
+  assert.throws(() => statSync(join(dir, 'out')));
 });

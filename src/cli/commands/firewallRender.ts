@@ -6,7 +6,7 @@ import { DEFAULT_UPSTREAM_DNS } from '../../core/config/settingsSchema';
 import { Policy } from '../../core/policy/policy';
 import { formatProblem } from '../../core/problems';
 import { renderAll } from '../../core/render/renderAll';
-import { loadOrCreateCa } from '../../platform/caStore';
+import { loadOrCreateCa, rotateCa } from '../../platform/caStore';
 import { writeFileAtomic } from '../../platform/files';
 import { defaultDataDir } from '../../platform/ruleStore';
 import { findProjectFile, readForCommand } from '../projectFile';
@@ -32,7 +32,23 @@ function previousAllocation(out: string): Record<string, number> | undefined {
   }
 }
 
+const defaultCaDir = (): string => join(defaultDataDir(), 'firewall', 'ca');
+
 export function registerFirewallRenderCommand(firewall: Command): void {
+  firewall
+    .command('rotate-ca')
+    .description('Replace the firewall CA and the key of every domain certificate.')
+    .option('--ca-dir <dir>', 'where the firewall CA is kept (default: <data dir>/firewall/ca)')
+    .action(async (options: { caDir?: string }) => {
+      const rotated = await rotateCa(options.caDir ?? defaultCaDir());
+      process.stdout.write(
+        `New firewall CA ${rotated.ca.certificate.fingerprint256} in ${rotated.files.directory}` +
+          `${rotated.previousFingerprint ? ` (replaces ${rotated.previousFingerprint})` : ''}.\n` +
+          'Render the configuration again (clawker firewall render) so every domain certificate comes from the new CA, ' +
+          'then rebuild agent images and restart running agents: they trust the CA baked into their image.\n',
+      );
+    });
+
   firewall
     .command('render')
     .description('Write the Envoy configuration, Corefile, BPF map entries and certificates for a project, without Docker.')
@@ -59,7 +75,7 @@ export function registerFirewallRenderCommand(firewall: Command): void {
         upstreams = settings.config.firewall.upstream_dns;
       }
       const policy = new Policy({ project: rules });
-      const pki = await loadOrCreateCa(options.caDir ?? join(defaultDataDir(), 'firewall', 'ca'));
+      const pki = await loadOrCreateCa(options.caDir ?? defaultCaDir());
       const previous = previousAllocation(options.out);
       const rendered = renderAll(policy, { upstreams, pki, ...(previous ? { previousAllocation: previous } : {}) });
       for (const [relative, content] of rendered.files) {
