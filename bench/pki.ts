@@ -6,11 +6,10 @@
  * DER encoding costs nothing) are shown too. Target: 100 certificates under 2 s.
  */
 import { randomBytes, sign } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { cpus } from 'node:os';
 import { createCertificateAuthority } from '../src/core/pki/authority';
 import { createLeafKey, issueDomainCertificate, issueDomainCertificates } from '../src/core/pki/domainCertificate';
 import { generateP256KeyPair } from '../src/core/pki/keys';
+import { machine, median, time } from './lib/timing';
 
 const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 100);
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
@@ -32,16 +31,6 @@ function destinations(count: number): string[] {
   });
 }
 
-function median(times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function time(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return performance.now() - t0;
-}
 
 const list = destinations(DOMAINS);
 const ca = createCertificateAuthority();
@@ -71,7 +60,7 @@ for (let run = 0; run < RUNS + WARMUP; run++) {
 }
 const base = median(baseline);
 const row = (label: string, ms: number) => `  ${label.padEnd(52)}${ms.toFixed(2).padStart(8)} ms   ${(ms / base).toFixed(1)}× baseline`;
-console.log(`bench/pki — ${DOMAINS} destinations, median of ${RUNS} runs on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), node ${process.version}`);
+console.log(`bench/pki — ${DOMAINS} destinations, median of ${RUNS} runs on ${machine()}`);
 console.log(`  ${'one P-256 key pair, Node crypto (baseline)'.padEnd(52)}${base.toFixed(2).padStart(8)} ms`);
 console.log(row('create the CA (key pair + self-signed certificate)', median(createCa)));
 console.log(row(`${DOMAINS} bare ECDSA-SHA256 signatures (the floor)`, median(signaturesOnly)));

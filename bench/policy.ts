@@ -5,8 +5,6 @@
  * Then certificates for 100 domains, next to one bare key generation. Targets: 10,000 rules under
  * 1 s; 100 certificates under 2 s.
  */
-import { cpus } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { load } from 'js-yaml';
 import { loadProject } from '../src/core/config/load';
 import { createCertificateAuthority } from '../src/core/pki/authority';
@@ -14,6 +12,7 @@ import { createLeafKey, issueDomainCertificates } from '../src/core/pki/domainCe
 import { generateP256KeyPair } from '../src/core/pki/keys';
 import { Policy } from '../src/core/policy/policy';
 import { renderAll } from '../src/core/render/renderAll';
+import { machine, medianTime } from './lib/timing';
 
 const SIZES = [1, 100, 1000, 10_000];
 const TARGET_10K_MS = 1000;
@@ -43,17 +42,8 @@ function projectFile(rules: number): string {
   return `${out.join('\n')}\n`;
 }
 
-function time(fn: () => void, runs: number): number {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
-}
 
-console.log(`bench/policy — median of runs on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), node ${process.version}`);
+console.log(`bench/policy — median of runs on ${machine()}`);
 console.log('  rules   yaml parse (baseline)   validate+compile           render                      total      growth per 10×');
 let previousTotal: number | undefined;
 let total10k = 0;
@@ -62,10 +52,10 @@ for (const size of SIZES) {
   const runs = size >= 10_000 ? 3 : 7;
   const loaded = loadProject(text);
   if (loaded.failed) throw new Error(`generated file does not validate: ${loaded.problems[0]?.message}`);
-  const baseline = time(() => load(text), runs);
-  const compile = time(() => new Policy({ project: loadProject(text).rules }), runs);
+  const baseline = medianTime(() => load(text), runs);
+  const compile = medianTime(() => new Policy({ project: loadProject(text).rules }), runs);
   const policy = new Policy({ project: loaded.rules });
-  const render = time(() => renderAll(policy, { upstreams: ['1.1.1.2', '1.0.0.2'] }), runs);
+  const render = medianTime(() => renderAll(policy, { upstreams: ['1.1.1.2', '1.0.0.2'] }), runs);
   const total = compile + render;
   if (size === 10_000) total10k = total;
   const growth = previousTotal ? `${(total / previousTotal).toFixed(1)}×` : '—';
@@ -79,7 +69,7 @@ console.log(`  target: 10,000 rules under ${TARGET_10K_MS} ms: ${total10k < TARG
 const ca = createCertificateAuthority();
 const leafKey = createLeafKey();
 const domains = Array.from({ length: 100 }, (_, i) => (i % 4 === 0 ? `.wild${i}.example.com` : `svc${i}.example.com`));
-const oneKey = time(() => generateP256KeyPair(), 7);
-const certs = time(() => issueDomainCertificates(ca, leafKey, domains), 7);
+const oneKey = medianTime(() => generateP256KeyPair(), 7);
+const certs = medianTime(() => issueDomainCertificates(ca, leafKey, domains), 7);
 console.log(`  one P-256 key pair (baseline) ${oneKey.toFixed(2)} ms; 100 certificates, shared leaf key ${certs.toFixed(1)} ms (${(certs / oneKey).toFixed(0)}× baseline)`);
 console.log(`  target: 100 certificates under ${TARGET_CERTS_MS} ms: ${certs < TARGET_CERTS_MS ? 'met' : 'MISSED'}`);

@@ -4,11 +4,10 @@
  * with; the `yaml` Document API, used for positions only when a problem is reported, is shown too).
  * Target: under 50 ms.
  */
-import { performance } from 'node:perf_hooks';
-import { cpus } from 'node:os';
 import { load } from 'js-yaml';
 import { parse } from 'yaml';
 import { loadProject } from '../src/core/config/load';
+import { machine, median, time } from './lib/timing';
 
 const RULES = Number(process.env.BENCH_RULES ?? 2000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
@@ -36,16 +35,6 @@ function generate(rules: number, variant: number): string {
   return `${out.join('\n')}\n`;
 }
 
-function median(times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function time(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return performance.now() - t0;
-}
 
 // Each run gets its own file (its regexes differ), so validation never profits from an earlier run:
 // "cold" is what opening a file costs. "warm" re-validates the same text, as the editor does while typing.
@@ -73,7 +62,7 @@ texts.forEach((text, run) => {
 const base = median(baseline);
 const row = (label: string, ms: number) => `  ${label.padEnd(40)}${ms.toFixed(1).padStart(7)} ms   ${(ms / base).toFixed(2)}× baseline`;
 const lines = texts[0]!.split('\n').length;
-console.log(`bench/validate — ${RULES} rules, ${lines} lines, median of ${RUNS} runs on ${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), node ${process.version}`);
+console.log(`bench/validate — ${RULES} rules, ${lines} lines, median of ${RUNS} runs on ${machine()}`);
 console.log(`  ${'bare YAML parse, js-yaml (baseline)'.padEnd(40)}${base.toFixed(1).padStart(7)} ms`);
 console.log(row('bare YAML parse, yaml Document API', median(documentApi)));
 console.log(row('clawker validate, new file (cold)', median(cold)));

@@ -109,19 +109,9 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 # ---------------------------------------------------------------------------------------------
 # 1. Debian packages
 # ---------------------------------------------------------------------------------------------
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
-  [[ "$status" == installed ]] || missing+=("$pkg")
-done
-if ((${#missing[@]} == 0)); then
-  step "packages: ${PACKAGES[*]} installed"
-else
-  step "packages: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || die "apt-get update failed (Debian package mirror unreachable?)"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" || die "apt-get install failed for: ${missing[*]}"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ensure_packages "${PACKAGES[@]}"
 [[ -x /usr/bin/rg ]] || die "ripgrep: /usr/bin/rg missing after installing the ripgrep package"
 [[ -x /usr/bin/chromium ]] || die "chromium: /usr/bin/chromium missing after installing the chromium package"
 for cmd in make g++ python3; do command -v "$cmd" >/dev/null || die "'$cmd' missing (needed to build code-server's native modules)"; done

@@ -45,20 +45,9 @@ mkdir -p "$STATE_DIR" || die "cannot create state dir $STATE_DIR"
 # ---------------------------------------------------------------------------------------------
 # 1. packages
 # ---------------------------------------------------------------------------------------------
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
-  [[ "$status" == installed ]] || missing+=("$pkg")
-done
-if ((${#missing[@]} == 0)); then
-  step "packages: all ${#PACKAGES[@]} installed"
-else
-  step "packages: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
-  apt-get update -qq || die "apt-get update failed (Debian package mirror unreachable?)"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-    || die "apt-get install failed for: ${missing[*]}"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ensure_packages "${PACKAGES[@]}"
 for cmd in dockerd docker clang llc make debootstrap; do
   command -v "$cmd" >/dev/null || die "package install did not provide '$cmd'"
 done
