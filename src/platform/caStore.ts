@@ -11,14 +11,14 @@
  * if another process got there first, so two processes starting together still end up with one CA.
  * Error messages name files, never their contents.
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CaProblem, type CertificateAuthority, createCertificateAuthority, readCertificateAuthority } from '../core/pki/authority';
 import { createLeafKey } from '../core/pki/domainCertificate';
 import { fingerprint, readCertificate } from '../core/pki/inspect';
 import { type KeyPair, privateKeyPem, readP256PrivateKey } from '../core/pki/keys';
+import { writeFileAtomic, writeFileIfAbsent } from './files';
 
 export const CA_CERTIFICATE_FILE = 'ca.pem';
 export const CA_KEY_FILE = 'ca-key.pem';
@@ -107,9 +107,9 @@ export async function rotateCa(directory: string, options: CaStoreOptions = {}):
   const ca = createCertificateAuthority(options.now ?? new Date());
   const leafKey = createLeafKey();
   // Key files first, certificate last: a reader in between sees a mismatch and reads again.
-  await writeFileAtomically(files.leafKey, privateKeyPem(leafKey.privateKey), PRIVATE_FILE_MODE);
-  await writeFileAtomically(files.key, privateKeyPem(ca.privateKey), PRIVATE_FILE_MODE);
-  await writeFileAtomically(files.certificate, ca.certificatePem, PUBLIC_FILE_MODE);
+  writeFileAtomic(files.leafKey, privateKeyPem(leafKey.privateKey), { mode: PRIVATE_FILE_MODE });
+  writeFileAtomic(files.key, privateKeyPem(ca.privateKey), { mode: PRIVATE_FILE_MODE });
+  writeFileAtomic(files.certificate, ca.certificatePem, { mode: PUBLIC_FILE_MODE });
   return { ca, leafKey, files, ...(previousFingerprint ? { previousFingerprint } : {}), rebuildAgentImages: true };
 }
 
@@ -188,7 +188,7 @@ async function interpret(files: CaFiles, stored: StoredFiles, now: Date): Promis
   if (stored.leafKey === undefined) {
     // The leaf key is not trusted by anything on its own: replacing a missing one needs no image rebuild.
     const leafKey = createLeafKey();
-    if (await linkIntoPlace(files.leafKey, privateKeyPem(leafKey.privateKey), PRIVATE_FILE_MODE)) return { pki: { ca: read.ca, leafKey, files } };
+    if (writeFileIfAbsent(files.leafKey, privateKeyPem(leafKey.privateKey), { mode: PRIVATE_FILE_MODE })) return { pki: { ca: read.ca, leafKey, files } };
     const again = await readPrivateIfExists(files.leafKey);
     if (again === undefined) return { error: `${files.leafKey} was replaced and removed again while being created; try again.` };
     return interpret(files, { ...stored, leafKey: again }, now);
@@ -227,69 +227,12 @@ async function createExclusively(files: CaFiles, now: Date): Promise<FirewallPki
   const ca = createCertificateAuthority(now);
   const leafKey = createLeafKey();
   // The CA key is the commit point: whoever links it first owns the CA; the others read theirs.
-  if (!(await linkIntoPlace(files.key, privateKeyPem(ca.privateKey), PRIVATE_FILE_MODE))) return undefined;
-  await writeFileAtomically(files.leafKey, privateKeyPem(leafKey.privateKey), PRIVATE_FILE_MODE);
-  await writeFileAtomically(files.certificate, ca.certificatePem, PUBLIC_FILE_MODE);
+  if (!writeFileIfAbsent(files.key, privateKeyPem(ca.privateKey), { mode: PRIVATE_FILE_MODE })) return undefined;
+  writeFileAtomic(files.leafKey, privateKeyPem(leafKey.privateKey), { mode: PRIVATE_FILE_MODE });
+  writeFileAtomic(files.certificate, ca.certificatePem, { mode: PUBLIC_FILE_MODE });
   return { ca, leafKey, files };
 }
 
-/** Writes `path` with its final contents and mode in one step: readers see the old file or the new one, never a part. */
-async function writeFileAtomically(path: string, contents: string, mode: number): Promise<void> {
-  const temporary = await writeTemporary(path, contents, mode);
-  try {
-    await rename(temporary, path);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  await syncDirectoryOf(path);
-}
-
-/** Like writeFileAtomically, but only if `path` does not exist yet; returns whether it was written. */
-async function linkIntoPlace(path: string, contents: string, mode: number): Promise<boolean> {
-  const temporary = await writeTemporary(path, contents, mode);
-  try {
-    await link(temporary, path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  } finally {
-    await unlink(temporary).catch(() => undefined);
-  }
-  await syncDirectoryOf(path);
-  return true;
-}
-
-async function writeTemporary(path: string, contents: string, mode: number): Promise<string> {
-  // Same directory, so the rename or link never crosses file systems; the mode is set at creation, so the key is never briefly readable.
-  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temporary, 'wx', mode);
-  try {
-    await handle.writeFile(contents, 'utf8');
-    await handle.chmod(mode); // the umask may have removed bits from the public certificate's mode
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  return temporary;
-}
-
-/** Makes a rename durable: the directory entry is on disk, not only the file's data. */
-async function syncDirectoryOf(path: string): Promise<void> {
-  const directory = join(path, '..');
-  let handle;
-  try {
-    handle = await open(directory, constants.O_RDONLY);
-    await handle.sync();
-  } catch {
-    // Not every platform can fsync a directory (Windows cannot open one): the rename itself is still atomic.
-  } finally {
-    await handle?.close();
-  }
-}
 
 const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
 

@@ -24,29 +24,54 @@ function fsyncDirectory(dir: string): void {
   }
 }
 
+/** Writes `data` to a new temporary file beside `path` (same file system), flushed, with exactly `mode`. */
+function writeTemporary(path: string, data: string | Uint8Array, mode: number): string {
+  const temp = join(dirname(path), `.${basename(path)}.${uniqueSuffix()}.tmp`);
+  const fd = fs.openSync(temp, 'wx', mode); // created with its mode: a key is never briefly readable
+  try {
+    fs.fchmodSync(fd, mode); // the umask may have narrowed `mode`; never widened, but be exact
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  return temp;
+}
+
 /**
  * Replaces `path` with `data`: writes a temporary file in the same directory (a rename is atomic
  * only within one file system), flushes it, renames it over `path`, then flushes the directory.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, options: WriteOptions = {}): void {
-  const mode = options.mode ?? 0o600;
-  const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${uniqueSuffix()}.tmp`);
-  const fd = fs.openSync(temp, 'wx', mode);
+  const temp = writeTemporary(path, data, options.mode ?? 0o600);
   try {
-    try {
-      fs.fchmodSync(fd, mode); // the umask may have narrowed `mode`; never widened, but be exact
-      fs.writeFileSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
     fs.renameSync(temp, path);
   } catch (e) {
     fs.rmSync(temp, { force: true });
     throw e;
   }
-  fsyncDirectory(dir);
+  fsyncDirectory(dirname(path));
+}
+
+/**
+ * Creates `path` holding `data` only if it does not exist (returns false if it does), in one step: the
+ * content is linked into place complete, so the file is never seen empty or half written.
+ */
+export function writeFileIfAbsent(path: string, data: string | Uint8Array, options: WriteOptions = {}): boolean {
+  const temp = writeTemporary(path, data, options.mode ?? 0o600);
+  try {
+    fs.linkSync(temp, path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
+  fsyncDirectory(dirname(path));
+  return true;
 }
 
 /** Who holds a lock: the lock file holds `PID HOST`. */
@@ -100,23 +125,8 @@ function isStale(holder: LockHolder): boolean {
   }
 }
 
-/**
- * Creates `lockPath` holding our pid, or returns false if it exists. The content is written to a
- * temporary file first and linked into place, so a lock file is never seen empty or half written.
- */
-function tryCreate(lockPath: string): boolean {
-  const temp = `${lockPath}.${uniqueSuffix()}.tmp`;
-  fs.writeFileSync(temp, `${process.pid} ${hostname()}\n`, { mode: 0o600, flag: 'wx' });
-  try {
-    fs.linkSync(temp, lockPath);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw e;
-  } finally {
-    fs.rmSync(temp, { force: true });
-  }
-}
+/** Creates `lockPath` holding our pid and host, or returns false if it exists. */
+const tryCreate = (lockPath: string): boolean => writeFileIfAbsent(lockPath, `${process.pid} ${hostname()}\n`);
 
 /** Removes `lockPath` only if we hold it, so a lock taken over from us is never deleted. */
 function releaseIfOurs(lockPath: string): void {
