@@ -1,0 +1,18 @@
+/**
+ * Labels on everything Clawker creates in Docker. They are how we recognise our resources, and the
+ * only ones we ever touch: nothing without `dev.clawker.managed=true` is modified or removed.
+ */
+export const LABEL_MANAGED = 'dev.clawker.managed';
+export const LABEL_COMPONENT = 'dev.clawker.component';
+export const LABEL_PROJECT = 'dev.clawker.project';
+export const LABEL_AGENT = 'dev.clawker.agent';
+
+export type Component = 'network' | 'envoy' | 'coredns' | 'controlplane' | 'agent';
+
+export const managedLabels = (component: Component, extra: Record<string, string> = {}): Record<string, string> => ({
+  [LABEL_MANAGED]: 'true',
+  [LABEL_COMPONENT]: component,
+  ...extra,
+});
+
+export const isManaged = (labels: Record<string, string> | null | undefined): boolean => labels?.[LABEL_MANAGED] === 'true';
