@@ -1,0 +1,110 @@
+/**
+ * How the firewall stack's containers are created: images, addresses, and exactly the privileges
+ * the spec grants each one, nothing more. Pure: returns Docker create options the platform layer
+ * passes to the engine. Every container drops all capabilities first, may not gain privileges,
+ * and carries our labels.
+ */
+import type { StackAddresses } from './addresses';
+
+export const PIN_DIR = '/sys/fs/bpf/clawker';
+
+export interface ContainerSpec {
+  readonly name: string;
+  readonly Image: string;
+  readonly Cmd?: string[];
+  readonly Labels: Record<string, string>;
+  readonly HostConfig: {
+    readonly NetworkMode: string;
+    readonly CapDrop: string[];
+    readonly CapAdd: string[];
+    readonly SecurityOpt: string[];
+    readonly ReadonlyRootfs: boolean;
+    readonly Binds: string[];
+    readonly RestartPolicy: { Name: 'unless-stopped' | 'no' };
+  };
+  readonly NetworkingConfig: { EndpointsConfig: Record<string, { IPAMConfig: { IPv4Address: string } }> };
+}
+
+export interface StackImages {
+  readonly envoy: string;
+  readonly coredns: string;
+  readonly controlplane: string;
+}
+
+/** What the Docker engine understands; see `engineCapabilities`. */
+export interface EngineCapabilities {
+  readonly knowsCapBpf: boolean;
+}
+
+/** From the engine's API version: the name CAP_BPF is known from API 1.42 (Docker 23) on. */
+export function engineCapabilities(apiVersion: string): EngineCapabilities {
+  const [major = 0, minor = 0] = apiVersion.split('.').map(Number);
+  return { knowsCapBpf: major > 1 || (major === 1 && minor >= 42) };
+}
+
+/** Where rendered configuration lives on the host; mounted read-only where it is read. */
+export interface StackPaths {
+  readonly envoyConfigDir: string;
+  readonly corednsConfigDir: string;
+}
+
+const labels = (component: string): Record<string, string> => ({ 'dev.clawker.managed': 'true', 'dev.clawker.component': component });
+
+function spec(
+  component: 'envoy' | 'coredns' | 'controlplane',
+  image: string,
+  network: string,
+  ip: string,
+  privileges: { capAdd?: string[]; securityOpt?: string[]; binds?: string[]; cmd?: string[] },
+): ContainerSpec {
+  return {
+    name: `clawker-${component}`,
+    Image: image,
+    ...(privileges.cmd ? { Cmd: privileges.cmd } : {}),
+    Labels: labels(component),
+    HostConfig: {
+      NetworkMode: network,
+      CapDrop: ['ALL'],
+      CapAdd: privileges.capAdd ?? [],
+      SecurityOpt: ['no-new-privileges:true', ...(privileges.securityOpt ?? [])],
+      ReadonlyRootfs: true,
+      Binds: privileges.binds ?? [],
+      RestartPolicy: { Name: 'unless-stopped' },
+    },
+    NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: ip } } } },
+  };
+}
+
+/**
+ * The spec's privileges: Envoy none (it binds ports above 1024); CoreDNS CAP_BPF + CAP_SYS_ADMIN with
+ * only /sys/fs/bpf, to update the pinned dns_cache (and NET_BIND_SERVICE for port 53); the control
+ * plane CAP_BPF + CAP_SYS_ADMIN, /sys/fs/bpf read-write, /sys/fs/cgroup read-only, the Docker
+ * socket, and apparmor=unconfined.
+ */
+export function stackContainerSpecs(
+  network: string,
+  addresses: StackAddresses,
+  images: StackImages,
+  paths: StackPaths,
+  engine: EngineCapabilities = { knowsCapBpf: true },
+): ContainerSpec[] {
+  // Engines before API 1.42 reject the name CAP_BPF; the kernel (5.8+) still allows bpf() to
+  // CAP_SYS_ADMIN, so there the BPF-using containers get CAP_SYS_ADMIN alone — never more.
+  const bpf = engine.knowsCapBpf ? ['BPF', 'SYS_ADMIN'] : ['SYS_ADMIN'];
+  return [
+    spec('envoy', images.envoy, network, addresses.envoy, {
+      binds: [`${paths.envoyConfigDir}:/etc/envoy/clawker:ro`],
+      cmd: ['envoy', '-c', '/etc/envoy/clawker/envoy.yaml'],
+    }),
+    spec('coredns', images.coredns, network, addresses.coredns, {
+      capAdd: [...bpf, 'NET_BIND_SERVICE'],
+      binds: ['/sys/fs/bpf:/sys/fs/bpf', `${paths.corednsConfigDir}:/etc/coredns:ro`],
+      cmd: ['-conf', '/etc/coredns/Corefile'],
+    }),
+    spec('controlplane', images.controlplane, network, addresses.controlplane, {
+      capAdd: bpf,
+      securityOpt: ['apparmor=unconfined'],
+      binds: ['/sys/fs/bpf:/sys/fs/bpf:rw', '/sys/fs/cgroup:/sys/fs/cgroup:ro', '/var/run/docker.sock:/var/run/docker.sock'],
+    }),
+  ];
+}

@@ -1,0 +1,60 @@
+/** The stack's containers get exactly the privileges the spec lists, and nothing else. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { stackAddresses } from '../../src/core/stack/addresses';
+import { engineCapabilities, stackContainerSpecs } from '../../src/core/stack/containerSpecs';
+
+const addresses = stackAddresses('192.168.215.0/24', '192.168.215.1');
+assert.ok(!('error' in addresses));
+const specs = stackContainerSpecs('clawker-net', addresses, { envoy: 'e', coredns: 'c', controlplane: 'p' }, { envoyConfigDir: '/var/lib/clawker/envoy', corednsConfigDir: '/var/lib/clawker/coredns' });
+const byName = Object.fromEntries(specs.map((s) => [s.name, s]));
+
+test('each component sits at its fixed address on clawker-net', () => {
+  assert.equal(byName['clawker-envoy']!.NetworkingConfig.EndpointsConfig['clawker-net']!.IPAMConfig.IPv4Address, '192.168.215.200');
+  assert.equal(byName['clawker-coredns']!.NetworkingConfig.EndpointsConfig['clawker-net']!.IPAMConfig.IPv4Address, '192.168.215.201');
+  assert.equal(byName['clawker-controlplane']!.NetworkingConfig.EndpointsConfig['clawker-net']!.IPAMConfig.IPv4Address, '192.168.215.202');
+});
+
+test('every container drops all capabilities, cannot gain privileges, has a read-only root and our labels', () => {
+  for (const s of specs) {
+    assert.deepEqual(s.HostConfig.CapDrop, ['ALL'], s.name);
+    assert.ok(s.HostConfig.SecurityOpt.includes('no-new-privileges:true'), s.name);
+    assert.equal(s.HostConfig.ReadonlyRootfs, true, s.name);
+    assert.equal(s.Labels['dev.clawker.managed'], 'true', s.name);
+  }
+});
+
+test('Envoy has no capability and no host mount but its configuration, read-only', () => {
+  const envoy = byName['clawker-envoy']!;
+  assert.deepEqual(envoy.HostConfig.CapAdd, []);
+  assert.deepEqual(envoy.HostConfig.Binds, ['/var/lib/clawker/envoy:/etc/envoy/clawker:ro']);
+});
+
+test('CoreDNS: CAP_BPF + CAP_SYS_ADMIN (and port 53), only /sys/fs/bpf from the host', () => {
+  const coredns = byName['clawker-coredns']!;
+  assert.deepEqual([...coredns.HostConfig.CapAdd].sort(), ['BPF', 'NET_BIND_SERVICE', 'SYS_ADMIN']);
+  assert.deepEqual(coredns.HostConfig.Binds.filter((b) => !b.startsWith('/var/lib/clawker/')), ['/sys/fs/bpf:/sys/fs/bpf']);
+  assert.ok(!coredns.HostConfig.SecurityOpt.some((o) => o.startsWith('apparmor')));
+});
+
+test('control plane: CAP_BPF + CAP_SYS_ADMIN, bpffs rw, cgroupfs ro, the Docker socket, apparmor=unconfined', () => {
+  const cp = byName['clawker-controlplane']!;
+  assert.deepEqual([...cp.HostConfig.CapAdd].sort(), ['BPF', 'SYS_ADMIN']);
+  assert.deepEqual([...cp.HostConfig.Binds].sort(), ['/sys/fs/bpf:/sys/fs/bpf:rw', '/sys/fs/cgroup:/sys/fs/cgroup:ro', '/var/run/docker.sock:/var/run/docker.sock'].sort());
+  assert.ok(cp.HostConfig.SecurityOpt.includes('apparmor=unconfined'));
+});
+
+test('no container is privileged or shares the host network', () => {
+  for (const s of specs) {
+    assert.equal((s.HostConfig as { Privileged?: boolean }).Privileged, undefined, s.name);
+    assert.equal(s.HostConfig.NetworkMode, 'clawker-net', s.name);
+  }
+});
+
+test('on an engine that does not know CAP_BPF, the BPF users get CAP_SYS_ADMIN alone, never more', () => {
+  assert.deepEqual(engineCapabilities('1.41'), { knowsCapBpf: false });
+  assert.deepEqual(engineCapabilities('1.43'), { knowsCapBpf: true });
+  const old = stackContainerSpecs('clawker-net', addresses, { envoy: 'e', coredns: 'c', controlplane: 'p' }, { envoyConfigDir: '/a', corednsConfigDir: '/b' }, engineCapabilities('1.41'));
+  assert.deepEqual(old.find((s) => s.name === 'clawker-controlplane')!.HostConfig.CapAdd, ['SYS_ADMIN']);
+  assert.deepEqual([...old.find((s) => s.name === 'clawker-coredns')!.HostConfig.CapAdd].sort(), ['NET_BIND_SERVICE', 'SYS_ADMIN']);
+});
