@@ -32,9 +32,9 @@ func (e CacheEntry) String() string {
 // the answer is written to the client, and answers SERVFAIL instead if it fails, so a client never
 // holds an address the datapath does not know.
 //
-// The BPF implementation (a later step) opens the pinned /sys/fs/bpf/clawker/dns_cache map and
-// updates one element per entry; it must be safe for concurrent use, as ServeDNS runs
-// concurrently. A writer that also implements io.Closer is closed on shutdown.
+// The server's implementation is MapWriter (the pinned dns_cache BPF map); MemoryCache is for tests.
+// An implementation must be safe for concurrent use, as ServeDNS runs concurrently. A writer that
+// also implements io.Closer is closed on shutdown.
 type CacheWriter interface {
 	WriteEntries(entries []CacheEntry) error
 }
@@ -102,21 +102,8 @@ func (m *MemoryCache) Writes() int {
 	return m.writes
 }
 
-// logWriter logs each entry and stores nothing: the default until the BPF map writer exists.
-// Without a dns_cache entry the connect hooks deny the address, so this fails closed.
-type logWriter struct{}
-
-func (logWriter) WriteEntries(entries []CacheEntry) error {
-	for _, e := range entries {
-		log.Infof("not stored (no dns_cache writer in this build): %s", e)
-	}
-	return nil
-}
-
-// OpenCacheWriter opens the writer each dnsbpf instance uses; it is called once per server block
-// at startup (OnStartup, so Corefile validation never touches the map) and again on every reload.
-// The BPF step replaces it with the pinned-map writer. Tests replace it with a MemoryCache.
-var OpenCacheWriter = func() (CacheWriter, error) {
-	log.Warning("no dns_cache writer in this build: resolved addresses are logged, not stored, so the connect hooks deny them")
-	return logWriter{}, nil
-}
+// OpenCacheWriter, when set, opens the writer of every dnsbpf instance instead of the pinned
+// dns_cache map (OpenMapWriter at the block's map path): tests set it to return a MemoryCache. It
+// is nil in the server. Either way the writer is opened at startup (OnStartup, once per server
+// block and again on every reload), so that validating a Corefile never touches the map.
+var OpenCacheWriter func() (CacheWriter, error)

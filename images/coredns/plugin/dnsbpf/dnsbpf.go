@@ -4,16 +4,22 @@
 //
 // Corefile syntax, one per server block, placed before `forward` by the directive order:
 //
-//	dnsbpf APEX SUB
+//	dnsbpf APEX SUB [{
+//	    map PATH
+//	}]
 //
 // APEX is the destination whose key the answers for the zone's apex name carry, SUB the one for
 // names below the apex; `-` means none (the Corefile answers those names NXDOMAIN before they get
 // here, and dnsbpf records nothing for them). Example: `dnsbpf api.example.org .example.org`.
+// PATH is the pinned dns_cache BPF map (default DefaultMapPath, or the environment variable
+// MapPathEnv); it is opened when the server starts, which fails if the map is missing or has
+// another layout (Corefile validation does not open it).
 //
 // The entries are written before the answer leaves (the plugin wraps the ResponseWriter), so a
 // client never holds an address the datapath does not know; if the write fails, the client gets
 // SERVFAIL instead of the answer. Only NOERROR answers are recorded, only A records, and only those
-// on the CNAME chain from the query name.
+// on the CNAME chain from the query name. Entries expire after their TTL, capped at MaxTTL, plus
+// ExpiryGrace; the TTLs of a recorded answer are capped at MaxTTL for the client too.
 package dnsbpf
 
 import (
@@ -59,6 +65,8 @@ type DNSBPF struct {
 	Zones []string
 	// Apex is the destination of each zone's apex name, Sub that of the names below it.
 	Apex, Sub Destination
+	// MapPath is the pinned dns_cache map the writer is opened on at startup.
+	MapPath string
 	// Cache receives the entries. When nil (not started), answers that would be recorded are
 	// replaced by SERVFAIL.
 	Cache CacheWriter
@@ -104,18 +112,26 @@ type ResponseWriter struct {
 
 // WriteMsg implements dns.ResponseWriter.
 func (w *ResponseWriter) WriteMsg(res *dns.Msg) error {
-	if !w.record(res) {
+	out, ok := w.record(res)
+	if !ok {
 		return w.ResponseWriter.WriteMsg(w.serverFailure())
 	}
-	return w.ResponseWriter.WriteMsg(res)
+	return w.ResponseWriter.WriteMsg(out)
 }
 
 // Write implements dns.ResponseWriter. A reply that does not unpack is passed on unrecorded (the
 // client cannot use it either).
 func (w *ResponseWriter) Write(buf []byte) (int, error) {
 	res := new(dns.Msg)
-	if err := res.Unpack(buf); err == nil && !w.record(res) {
+	if err := res.Unpack(buf); err != nil {
+		return w.ResponseWriter.Write(buf)
+	}
+	out, ok := w.record(res)
+	if !ok {
 		return 0, w.ResponseWriter.WriteMsg(w.serverFailure())
+	}
+	if out != res {
+		return len(buf), w.ResponseWriter.WriteMsg(out)
 	}
 	return w.ResponseWriter.Write(buf)
 }
@@ -126,22 +142,45 @@ func (w *ResponseWriter) serverFailure() *dns.Msg {
 	return m
 }
 
-// record writes the entries of res to the cache; false if that failed and the client must not get
-// res.
-func (w *ResponseWriter) record(res *dns.Msg) bool {
+// record writes the entries of res to the cache and returns the reply the client gets: res, or a
+// copy with its answer TTLs capped at MaxTTL when it had entries; false if the write failed and
+// the client must not get res.
+func (w *ResponseWriter) record(res *dns.Msg) (*dns.Msg, bool) {
 	entries := Entries(w.qname, w.dest, res)
 	if len(entries) == 0 {
-		return true
+		return res, true
 	}
 	if w.plugin.Cache == nil {
 		log.Errorf("answering SERVFAIL for %s: no dns_cache writer (plugin not started)", w.qname)
-		return false
+		return nil, false
 	}
 	if err := w.plugin.Cache.WriteEntries(entries); err != nil {
 		log.Errorf("answering SERVFAIL for %s: writing %d dns_cache entries failed: %v", w.qname, len(entries), err)
-		return false
+		return nil, false
 	}
-	return true
+	return capTTLs(res), true
+}
+
+// capTTLs returns res with every answer-section TTL above MaxTTL lowered to MaxTTL (a copy; res
+// itself when none is above). The entries expire after at most MaxTTL (+ ExpiryGrace), so a client
+// that kept the address for longer would find its connections unrouted; with the capped TTL it
+// re-resolves instead, and that answer refreshes the entry. (Only the answer section: the chain
+// the client uses is there, and the additional section's OPT record uses the TTL field for flags.)
+func capTTLs(res *dns.Msg) *dns.Msg {
+	var out *dns.Msg
+	for i, rr := range res.Answer {
+		if rr.Header().Ttl <= MaxTTL {
+			continue
+		}
+		if out == nil {
+			out = res.Copy()
+		}
+		out.Answer[i].Header().Ttl = MaxTTL
+	}
+	if out == nil {
+		return res
+	}
+	return out
 }
 
 // Entries returns the cache entries an answer to qname (lower case, fully qualified) yields under

@@ -304,3 +304,44 @@ func TestEntriesNeedAResponse(t *testing.T) {
 		t.Fatalf("destination '-' yielded %v", got)
 	}
 }
+
+// The client's copy of a recorded answer expires no later than the entries: answer TTLs above
+// MaxTTL are lowered to it (the entries get the upstream TTL; the writer caps it the same way).
+func TestRecordedAnswerTTLsAreCapped(t *testing.T) {
+	for _, packed := range []bool{false, true} {
+		cache := NewMemoryCache()
+		rrs := []dns.RR{
+			test.CNAME("api.example.org. 86400 IN CNAME edge.example.net."),
+			test.A("edge.example.net. 604800 IN A 192.0.2.1"),
+			test.A("edge.example.net. 60 IN A 192.0.2.2"),
+		}
+		h := handler(upstream(dns.RcodeSuccess, rrs, packed), cache)
+		var got *dns.Msg
+		w := &captureWriter{ResponseWriter: &test.ResponseWriter{}, msg: &got}
+		req := new(dns.Msg)
+		req.SetQuestion("api.example.org.", dns.TypeA)
+		if _, err := h.ServeDNS(context.Background(), w, req); err != nil {
+			t.Fatal(err)
+		}
+		if got == nil || len(got.Answer) != 3 || got.Id != req.Id {
+			t.Fatalf("packed %v: client got %v", packed, got)
+		}
+		for i, want := range []uint32{MaxTTL, MaxTTL, 60} {
+			if ttl := got.Answer[i].Header().Ttl; ttl != want {
+				t.Errorf("packed %v: answer %d has TTL %d, want %d", packed, i, ttl, want)
+			}
+		}
+		if rrs[0].Header().Ttl != 86400 {
+			t.Error("the upstream's message was modified in place")
+		}
+		assertEntries(t, cache,
+			entry("192.0.2.1", "api.example.org", 86400, "api.example.org."),
+			entry("192.0.2.2", "api.example.org", 60, "api.example.org."))
+	}
+	// Unrecorded answers pass untouched (an MX, say).
+	cache := NewMemoryCache()
+	h := handler(upstream(dns.RcodeSuccess, []dns.RR{test.MX("api.example.org. 86400 IN MX 10 mail.example.org.")}, false), cache)
+	if rec := serve(t, h, "api.example.org.", dns.TypeMX); rec.Msg.Answer[0].Header().Ttl != 86400 {
+		t.Fatalf("an unrecorded answer was changed: %v", rec.Msg)
+	}
+}

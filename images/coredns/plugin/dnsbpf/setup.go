@@ -3,7 +3,9 @@ package dnsbpf
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -18,9 +20,10 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(Name, err)
 	}
 	// The writer is opened at startup, not here, so that validating a Corefile (which runs every
-	// setup but no startup callback) needs no BPF map.
+	// setup but no startup callback) needs no BPF map. A failure stops the server from starting
+	// (or a reload from replacing the running configuration): fail closed.
 	c.OnStartup(func() error {
-		w, err := OpenCacheWriter()
+		w, err := openWriter(d.MapPath)
 		if err != nil {
 			return plugin.Error(Name, fmt.Errorf("opening the dns_cache writer: %w", err))
 		}
@@ -40,12 +43,37 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
-// parse reads `dnsbpf APEX SUB` (once per server block) and checks each destination against the
-// block's zones: APEX must name the zone's apex (the zone itself, or a wildcard destination over
-// it), SUB must be a wildcard destination covering the names below the zone.
+// announced holds the map paths already logged (each server block opens its own writer).
+var announced sync.Map
+
+func openWriter(path string) (CacheWriter, error) {
+	if OpenCacheWriter != nil {
+		return OpenCacheWriter()
+	}
+	w, err := OpenMapWriter(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, seen := announced.LoadOrStore(path, true); !seen {
+		log.Infof("recording resolved IPv4 addresses in the dns_cache map %s", path)
+	}
+	return w, nil
+}
+
+// parse reads (once per server block)
+//
+//	dnsbpf APEX SUB [{
+//	    map PATH
+//	}]
+//
+// and checks each destination against the block's zones: APEX must name the zone's apex (the zone
+// itself, or a wildcard destination over it), SUB must be a wildcard destination covering the
+// names below the zone. PATH is the pinned dns_cache map (absolute); without it the environment
+// variable MapPathEnv, else DefaultMapPath. The path is only checked for form here.
 func parse(c *caddy.Controller) (*DNSBPF, error) {
 	d := &DNSBPF{Zones: plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys)}
 	seen := false
+	option := ""
 	for c.Next() {
 		if seen {
 			return nil, c.Err("dnsbpf appears more than once in this server block; give it once, as `dnsbpf APEX SUB`")
@@ -55,8 +83,23 @@ func parse(c *caddy.Controller) (*DNSBPF, error) {
 		if len(args) != 2 {
 			return nil, c.Errf("dnsbpf takes exactly 2 arguments, APEX and SUB (each a rule destination or '-'), got %d: %q", len(args), args)
 		}
-		if c.NextBlock() {
-			return nil, c.Errf("dnsbpf takes no block (found '%s' in one)", c.Val())
+		for c.NextBlock() {
+			switch c.Val() {
+			case "map":
+				if option != "" {
+					return nil, c.Err("dnsbpf: `map` is given twice")
+				}
+				paths := c.RemainingArgs()
+				if len(paths) != 1 {
+					return nil, c.Errf("dnsbpf: `map` takes one argument, the path of the pinned dns_cache map, got %d: %q", len(paths), paths)
+				}
+				if !filepath.IsAbs(paths[0]) {
+					return nil, c.Errf("dnsbpf: `map %s`: the path of the pinned dns_cache map must be absolute (e.g. %s)", paths[0], DefaultMapPath)
+				}
+				option = filepath.Clean(paths[0])
+			default:
+				return nil, c.Errf("dnsbpf: unknown option '%s' (the only one is `map PATH`)", c.Val())
+			}
 		}
 		var err error
 		if d.Apex, err = parseDestination(args[0]); err != nil {
@@ -84,6 +127,11 @@ func parse(c *caddy.Controller) (*DNSBPF, error) {
 			}
 		}
 	}
+	path, source := mapPath(option)
+	if !filepath.IsAbs(path) {
+		return nil, c.Errf("dnsbpf: the path of the pinned dns_cache map must be absolute; %s gives '%s'", source, path)
+	}
+	d.MapPath = filepath.Clean(path)
 	return d, nil
 }
 

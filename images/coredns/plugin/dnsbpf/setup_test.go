@@ -35,11 +35,15 @@ func TestParseValid(t *testing.T) {
 		// Keys in another case are still the zone (CoreDNS normalises them).
 		{"dnsbpf github.com -", []string{"dns://GitHub.com.:53"}, "github.com", "-"},
 	}
+	t.Setenv(MapPathEnv, "")
 	for _, tc := range cases {
 		d, err := parse(controller(tc.input, tc.keys...))
 		if err != nil {
 			t.Errorf("%q in %v: %v", tc.input, tc.keys, err)
 			continue
+		}
+		if d.MapPath != DefaultMapPath {
+			t.Errorf("%q: map path %q, want the default", tc.input, d.MapPath)
 		}
 		if d.Apex.String() != tc.apex || d.Sub.String() != tc.sub {
 			t.Errorf("%q: got APEX %s SUB %s, want %s %s", tc.input, d.Apex, d.Sub, tc.apex, tc.sub)
@@ -62,7 +66,11 @@ func TestParseErrors(t *testing.T) {
 		{"dnsbpf", nil, "dnsbpf takes exactly 2 arguments, APEX and SUB (each a rule destination or '-'), got 0"},
 		{"dnsbpf api.example.org", nil, "takes exactly 2 arguments, APEX and SUB (each a rule destination or '-'), got 1: [\"api.example.org\"]"},
 		{"dnsbpf api.example.org - -", nil, "got 3"},
-		{"dnsbpf api.example.org - {\n  map /sys/fs/bpf/x\n}", nil, "dnsbpf takes no block (found 'map' in one)"},
+		{"dnsbpf api.example.org - {\n  maps /sys/fs/bpf/x\n}", nil, "dnsbpf: unknown option 'maps' (the only one is `map PATH`)"},
+		{"dnsbpf api.example.org - {\n  map\n}", nil, "`map` takes one argument, the path of the pinned dns_cache map, got 0"},
+		{"dnsbpf api.example.org - {\n  map /a /b\n}", nil, "got 2"},
+		{"dnsbpf api.example.org - {\n  map sys/fs/bpf/x\n}", nil, "`map sys/fs/bpf/x`: the path of the pinned dns_cache map must be absolute"},
+		{"dnsbpf api.example.org - {\n  map /a\n  map /b\n}", nil, "`map` is given twice"},
 		{"dnsbpf api.example.org -\ndnsbpf api.example.org -", nil, "dnsbpf appears more than once"},
 		{"dnsbpf - -", nil, "dnsbpf - -: nothing would be recorded"},
 		{"dnsbpf API.example.org -", nil, "APEX: 'API.example.org' is not lower case"},
@@ -97,6 +105,39 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// The map path: the option, else the environment variable, else the default.
+func TestParseMapPath(t *testing.T) {
+	t.Setenv(MapPathEnv, "")
+	parsePath := func(input string) string {
+		t.Helper()
+		d, err := parse(controller(input))
+		if err != nil {
+			t.Fatalf("%q: %v", input, err)
+		}
+		return d.MapPath
+	}
+	if got := parsePath("dnsbpf api.example.org -"); got != "/sys/fs/bpf/clawker/dns_cache" {
+		t.Fatalf("default %q", got)
+	}
+	if got := parsePath("dnsbpf api.example.org - {\n  map /sys/fs/bpf/test//dns_cache\n}"); got != "/sys/fs/bpf/test/dns_cache" {
+		t.Fatalf("option %q", got)
+	}
+	if got := parsePath("dnsbpf api.example.org - {\n}"); got != DefaultMapPath {
+		t.Fatalf("empty block %q", got)
+	}
+	t.Setenv(MapPathEnv, "/sys/fs/bpf/env/dns_cache")
+	if got := parsePath("dnsbpf api.example.org -"); got != "/sys/fs/bpf/env/dns_cache" {
+		t.Fatalf("environment %q", got)
+	}
+	if got := parsePath("dnsbpf api.example.org - {\n  map /sys/fs/bpf/opt/dns_cache\n}"); got != "/sys/fs/bpf/opt/dns_cache" {
+		t.Fatalf("the option does not win over the environment: %q", got)
+	}
+	t.Setenv(MapPathEnv, "relative/dns_cache")
+	if _, err := parse(controller("dnsbpf api.example.org -")); err == nil || !strings.Contains(err.Error(), "the environment variable CLAWKER_DNS_CACHE_MAP gives 'relative/dns_cache'") {
+		t.Fatalf("a relative path from the environment: %v", err)
+	}
+}
+
 // The setup function wires the handler into the block's chain and opens the writer only at
 // startup.
 func TestSetup(t *testing.T) {
@@ -106,7 +147,7 @@ func TestSetup(t *testing.T) {
 	opened := 0
 	OpenCacheWriter = func() (CacheWriter, error) { opened++; return cache, nil }
 
-	c := controller("dnsbpf api.example.org .example.org")
+	c := controller("dnsbpf api.example.org .example.org {\n  map /nonexistent/dns_cache\n}")
 	if err := setup(c); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +159,7 @@ func TestSetup(t *testing.T) {
 		t.Fatalf("%d plugins added", len(plugins))
 	}
 	h, ok := plugins[0](nil).(*DNSBPF)
-	if !ok || h.Apex.Name != "api.example.org" || h.Sub.Name != ".example.org" || len(h.Zones) != 1 || h.Zones[0] != "api.example.org." {
+	if !ok || h.Apex.Name != "api.example.org" || h.Sub.Name != ".example.org" || len(h.Zones) != 1 || h.Zones[0] != "api.example.org." || h.MapPath != "/nonexistent/dns_cache" {
 		t.Fatalf("handler %+v", h)
 	}
 	if h.Cache != nil {
