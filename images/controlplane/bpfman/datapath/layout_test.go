@@ -1,0 +1,140 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+)
+
+// The Go mirrors must match the object's BTF member by member: same names (ignoring case and
+// underscores), offsets and sizes. A layout change on one side only fails here, not in a kernel.
+func checkStruct(t *testing.T, what string, typ btf.Type, goValue any) {
+	t.Helper()
+	st, ok := btf.UnderlyingType(typ).(*btf.Struct)
+	if !ok {
+		t.Fatalf("%s: BTF type %v is not a struct", what, typ)
+	}
+	rt := reflect.TypeOf(goValue)
+	if int(st.Size) != int(rt.Size()) || binary.Size(goValue) != int(st.Size) {
+		t.Errorf("%s: C size %d, Go size %d (binary %d)", what, st.Size, rt.Size(), binary.Size(goValue))
+	}
+	if len(st.Members) != rt.NumField() {
+		t.Fatalf("%s: C has %d members, Go %d fields", what, len(st.Members), rt.NumField())
+	}
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }
+	for i, m := range st.Members {
+		f := rt.Field(i)
+		if norm(m.Name) != norm(f.Name) {
+			t.Errorf("%s: member %d is %q in C, %q in Go", what, i, m.Name, f.Name)
+		}
+		if int(m.Offset.Bytes()) != int(f.Offset) {
+			t.Errorf("%s.%s: offset %d in C, %d in Go", what, m.Name, m.Offset.Bytes(), f.Offset)
+		}
+		size, err := btf.Sizeof(m.Type)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size != int(f.Type.Size()) {
+			t.Errorf("%s.%s: size %d in C, %d in Go", what, m.Name, size, f.Type.Size())
+		}
+	}
+}
+
+func TestLayoutsMatchObject(t *testing.T) {
+	spec, err := LoadSpec("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := spec.Maps
+	checkStruct(t, "container_map value", m[ContainerMap].Value, ContainerConfig{})
+	checkStruct(t, "route key", m[RouteMap].InnerMap.Key, RouteKey{})
+	checkStruct(t, "route value", m[RouteMap].InnerMap.Value, RouteValue{})
+	checkStruct(t, "dns_cache value", m[DNSCache].Value, DNSCacheValue{})
+	checkStruct(t, "ratelimit_state value", m[RatelimitState].Value, RatelimitStateValue{})
+	checkStruct(t, "sock_orig_dst value", m[SockOrigDst].Value, SockOrigDstValue{})
+
+	sizes := []struct {
+		name       string
+		key, value uint32
+		typ        ebpf.MapType
+	}{
+		{ContainerMap, 8, 32, ebpf.Hash},
+		{RouteMap, 4, 4, ebpf.ArrayOfMaps},
+		{DNSCache, 4, 16, ebpf.Hash},
+		{BypassMap, 8, 8, ebpf.Hash},
+		{MetricsMap, 4, 8, ebpf.PerCPUArray},
+		{EventsDrops, 4, 8, ebpf.PerCPUArray},
+		{RatelimitState, 8, 16, ebpf.LRUHash},
+		{RatelimitDrops, 8, 8, ebpf.LRUHash},
+	}
+	for _, s := range sizes {
+		ms := m[s.name]
+		if ms.Type != s.typ || ms.KeySize != s.key || ms.ValueSize != s.value {
+			t.Errorf("%s: %s %d/%d, Go expects %s %d/%d", s.name, ms.Type, ms.KeySize, ms.ValueSize, s.typ, s.key, s.value)
+		}
+	}
+	if inner := m[RouteMap].InnerMap; inner.Type != ebpf.Hash || inner.KeySize != 16 || inner.ValueSize != 2 {
+		t.Errorf("route table: %s %d/%d", inner.Type, inner.KeySize, inner.ValueSize)
+	}
+	if m[EventsRingbuf].Type != ebpf.RingBuf {
+		t.Errorf("events_ringbuf is a %s", m[EventsRingbuf].Type)
+	}
+	if binary.Size(Event{}) != EventSize || reflect.TypeOf(Event{}).Size() != EventSize {
+		t.Errorf("Event is %d bytes, struct event %d", binary.Size(Event{}), EventSize)
+	}
+	if len(VerdictNames) != int(verdictMax) || m[MetricsMap].MaxEntries != uint32(verdictMax) {
+		t.Errorf("metrics_map has %d verdicts, Go knows %d", m[MetricsMap].MaxEntries, len(VerdictNames))
+	}
+}
+
+func TestParseEntries(t *testing.T) {
+	good := `{"routes":[{"destination":"example.com","domainKey":"0x00000000000000aa","l4":"tcp","port":443,"listenerPort":10000},
+	 {"destination":"example.com","domainKey":"0xaa","l4":"udp","port":443,"listenerPort":10003}],
+	 "staticDnsCache":[{"address":"10.0.0.5","destination":"10.0.0.5","domainKey":"0xffffffffffffffff"}]}`
+	tbl, err := ParseEntries([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tbl.Keys) != 2 || tbl.Keys[0] != (RouteKey{DomainKey: 0xaa, Port: 443, L4: L4TCP}) || tbl.Values[1].ListenerPort != 10003 {
+		t.Errorf("parsed %+v %+v", tbl.Keys, tbl.Values)
+	}
+	if tbl.StaticDNS[[4]byte{10, 0, 0, 5}] != ^uint64(0) {
+		t.Errorf("static dns %+v", tbl.StaticDNS)
+	}
+	for _, bad := range []struct{ json, want string }{
+		{`{"routes":[{"domainKey":"aa","l4":"tcp","port":1,"listenerPort":10000}]}`, "routes[0]: domain key"},
+		{`{"routes":[{"domainKey":"0x1","l4":"sctp","port":1,"listenerPort":10000}]}`, "l4"},
+		{`{"routes":[{"domainKey":"0x1","l4":"tcp","port":0,"listenerPort":10000}]}`, "port 0"},
+		{`{"routes":[{"domainKey":"0x1","l4":"tcp","port":1,"listenerPort":9902}]}`, "listenerPort 9902"},
+		{`{"routes":[{"domainKey":"0x1","l4":"tcp","port":1,"listenerPort":10000},{"domainKey":"0x01","l4":"tcp","port":1,"listenerPort":10001}]}`, "routes[1]: same"},
+		{`{"staticDnsCache":[{"address":"::1","domainKey":"0x1"}]}`, "not IPv4"},
+	} {
+		if _, err := ParseEntries([]byte(bad.json)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: error %v, want %q", bad.json, err, bad.want)
+		}
+	}
+}
+
+func TestContainerSpec(t *testing.T) {
+	c, err := ContainerSpec{Envoy: "10.1.2.200", CoreDNS: "10.1.2.201", Gateway: "10.1.2.1", Network: "10.1.2.7/24", Flags: []string{"lockdown"}}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ContainerConfig{
+		EnvoyIP4: [4]byte{10, 1, 2, 200}, CoreDNSIP4: [4]byte{10, 1, 2, 201}, GatewayIP4: [4]byte{10, 1, 2, 1},
+		NetAddr4: [4]byte{10, 1, 2, 0}, NetMask4: [4]byte{255, 255, 255, 0}, Flags: FlagLockdown, EventsRate: 100, EventsBurst: 200,
+	}
+	if c != want {
+		t.Errorf("got %+v\nwant %+v", c, want)
+	}
+	if _, err := (ContainerSpec{Envoy: "x", CoreDNS: "10.1.2.201", Gateway: "10.1.2.1", Network: "10.1.2.0/24"}).Config(); err == nil || !strings.Contains(err.Error(), "envoy") {
+		t.Errorf("bad envoy address: %v", err)
+	}
+	if _, err := (ContainerSpec{Envoy: "10.1.2.200", CoreDNS: "10.1.2.201", Gateway: "10.1.2.1", Network: "10.1.2.0/24", Flags: []string{"open"}}).Config(); err == nil {
+		t.Error("unknown flag accepted")
+	}
+}
