@@ -14,10 +14,10 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { HostListener } from './datapath-testbed';
 import {
   BPF_DIR, BPFFS_DIR, bpftool, cgroup2DirOfPid, containerGateway, containerPid, removeContainer, requireTestbed,
   run, runOk, startContainer, sweepStale, uniqueName,
@@ -27,43 +27,14 @@ const PROG_OBJECT = join(BPF_DIR, 'build', 'tests', 'smoke_connect4.o');
 const PROG_NAME = 'smoke_connect4';
 const MAP_NAME = 'smoke_deny_ports';
 
-/** A TCP listener on the bridge gateway that counts accepted connections. */
-class CountingListener {
-  accepted = 0;
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-  constructor() {
-    this.server = createServer((socket) => {
-      this.accepted++;
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-      socket.on('error', () => undefined);
-      socket.end();
-    });
-  }
-  listen(host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, host, () => {
-        const addr = this.server.address();
-        if (addr && typeof addr === 'object') resolve(addr.port);
-        else reject(new Error('listener has no port'));
-      });
-    });
-  }
-  close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 /** Map key bytes for a port: network byte order, as the program reads `user_port`. */
 const portKey = (port: number) => ['hex', ((port >> 8) & 0xff).toString(16).padStart(2, '0'), (port & 0xff).toString(16).padStart(2, '0')];
 
 describe('cgroup/connect4 smoke program in a real container', { timeout: 180_000 }, () => {
   let gateway = '';
-  const denied = new CountingListener();
-  const allowed = new CountingListener();
+  const denied = new HostListener();
+  const allowed = new HostListener();
   let deniedPort = 0;
   let allowedPort = 0;
   let containerName: string | undefined;
@@ -79,7 +50,7 @@ describe('cgroup/connect4 smoke program in a real container', { timeout: 180_000
   const connectFromContainer = (port: number) =>
     run('docker', ['exec', containerId, 'bash', '-c', 'exec 3<>"/dev/tcp/$1/$2" && echo connected', 'bash', gateway, String(port)], 30_000);
 
-  async function assertConnects(listener: CountingListener, port: number, when: string) {
+  async function assertConnects(listener: HostListener, port: number, when: string) {
     const before = listener.accepted;
     const r = await connectFromContainer(port);
     assert.equal(r.code, 0, `${when}: connect to ${gateway}:${port} should succeed; stderr: ${r.stderr.trim()}`);
@@ -88,7 +59,7 @@ describe('cgroup/connect4 smoke program in a real container', { timeout: 180_000
     assert.equal(listener.accepted, before + 1, `${when}: the listener on ${port} accepted the connection`);
   }
 
-  async function assertDeniedWithEperm(listener: CountingListener, port: number, when: string) {
+  async function assertDeniedWithEperm(listener: HostListener, port: number, when: string) {
     const before = listener.accepted;
     const r = await connectFromContainer(port);
     assert.notEqual(r.code, 0, `${when}: connect to ${gateway}:${port} should fail; stdout: ${r.stdout.trim()}`);
