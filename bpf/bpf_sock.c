@@ -10,7 +10,8 @@
  * A cgroup is managed when it, or one of its ancestors, has an entry in container_map; nothing
  * about the calling process (uid 0, capabilities) exempts it. For a managed cgroup, in this order:
  *
- *   bypass window open (bypass_map)          allow                          bypassed
+ *   CONTAINER_F_DISABLED, not locked down    allow                          bypassed
+ *   bypass window open, not locked down      allow                          bypassed
  *   socket is not TCP or UDP                 deny                           denied
  *   CONTAINER_F_LOCKDOWN                     loopback (not port 53) only    allowed / denied
  *   port 53, TCP or UDP, any address         -> CoreDNS:53                  redirected
@@ -82,6 +83,25 @@ static __always_inline int bypass_open(__u64 cgroup_id, __u64 now)
 	__u64 *until = bpf_map_lookup_elem(&bypass_map, &cgroup_id);
 
 	return until && now < *until;
+}
+
+/* Unrestricted egress for this decision: a disabled container (not locked down) or an open bypass
+ * window. Sets the audited verdict (bypassed, with the reason) and returns 1. */
+static __always_inline int unrestricted(const struct container_config *cfg, __u64 cgroup_id, __u64 now, struct decision *d)
+{
+	if (cfg->flags & CONTAINER_F_LOCKDOWN)
+		return 0;
+	if (cfg->flags & CONTAINER_F_DISABLED) {
+		d->verdict = VERDICT_BYPASSED;
+		d->reason = REASON_DISABLED;
+		return 1;
+	}
+	if (bypass_open(cgroup_id, now)) {
+		d->verdict = VERDICT_BYPASSED;
+		d->reason = REASON_BYPASS;
+		return 1;
+	}
+	return 0;
 }
 
 static __always_inline __u8 l4_of(__u32 type, __u32 protocol)
@@ -372,8 +392,8 @@ static __always_inline int sock_addr_ipv4(struct bpf_sock_addr *ctx, __u8 hook, 
 	__be32 asked[4];
 
 	ip4_mapped(asked, dst);
-	if (bypass_open(cgroup_id, now))
-		set(&d, VERDICT_BYPASSED, REASON_BYPASS);
+	if (unrestricted(cfg, cgroup_id, now, &d))
+		;
 	else if (!l4)
 		set(&d, VERDICT_DENIED, REASON_PROTOCOL);
 	else
@@ -424,9 +444,7 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook)
 	struct decision d = {};
 	if (ip[0] == 0 && ip[1] == 0 && ip[2] == 0 && (ip[3] == bpf_htonl(1) || ip[3] == 0))
 		set(&d, VERDICT_ALLOWED, REASON_LOOPBACK);
-	else if (bypass_open(cgroup_id, now))
-		set(&d, VERDICT_BYPASSED, REASON_BYPASS);
-	else
+	else if (!unrestricted(cfg, cgroup_id, now, &d))
 		set(&d, VERDICT_DENIED, REASON_IPV6);
 	account(ctx, cfg, cgroup_id, now, &d, hook, l4, ip, (__be16)ctx->user_port);
 	return d.verdict == VERDICT_DENIED ? CLAWKER_VERDICT_DENY : CLAWKER_VERDICT_ALLOW;
@@ -515,9 +533,7 @@ int sock_create(struct bpf_sock *sk)
 
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct decision d = {};
-	if (bypass_open(cgroup_id, now))
-		set(&d, VERDICT_BYPASSED, REASON_BYPASS);
-	else
+	if (!unrestricted(cfg, cgroup_id, now, &d))
 		set(&d, VERDICT_DENIED, REASON_SOCKET_TYPE);
 	count_verdict(d.verdict);
 	if (take_event_token(cfg, cgroup_id, now)) {

@@ -38,8 +38,13 @@ enum container_flags {
 	/* Refuse all egress except loopback (DNS included): for a container that must stay offline,
 	 * e.g. while the firewall stack is being replaced. */
 	CONTAINER_F_LOCKDOWN = 1 << 0,
+	/* `firewall disable --agent`: egress unrestricted until `enable` (the spec's "removed from
+	 * per-container routing"), kept as an entry rather than a deletion so that an enrolled parent
+	 * (the agents' lockdown anchor) cannot take over, and every decision is still audited as
+	 * bypassed. LOCKDOWN wins over DISABLED. */
+	CONTAINER_F_DISABLED = 1 << 1,
 };
-#define CONTAINER_F_ALL (CONTAINER_F_LOCKDOWN)
+#define CONTAINER_F_ALL (CONTAINER_F_LOCKDOWN | CONTAINER_F_DISABLED)
 
 struct container_config {
 	__be32 envoy_ip4;    /* Envoy (<network>.200) */
@@ -109,6 +114,7 @@ enum reason {
 	REASON_PROTOCOL = 13,       /* denied: connect/sendmsg on a socket that is not TCP/UDP */
 	REASON_LOCKDOWN = 14,       /* denied: CONTAINER_F_LOCKDOWN */
 	REASON_DOCKER_DNS = 15,     /* denied: Docker's embedded resolver on a port other than 53 */
+	REASON_DISABLED = 16,       /* bypassed: CONTAINER_F_DISABLED (firewall disable) */
 };
 
 enum hook {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import Docker from 'dockerode';
 import { ensureFirewallNetwork, FirewallNetworkError } from '../../src/platform/docker/firewallNetwork';
-import { LABEL_MANAGED } from '../../src/platform/docker/labels';
+import { LABEL_MANAGED } from '../../src/core/stack/labels';
 import { BASE_IMAGE, requireTestbed } from './testbed';
 
 const docker = new Docker();

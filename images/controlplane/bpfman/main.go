@@ -38,6 +38,8 @@ const usage = `usage: bpfman COMMAND [flags]   (every command: --pin-dir DIR, de
   dns-set  --ip A --key 0x... (--ttl S | --permanent)
                                             write a dns_cache entry (what CoreDNS's dnsbpf does)
   dns-gc                                    delete expired dns_cache entries
+  flush                                     forget routes, the whole dns_cache and every bypass
+                                            window (enrolments and lockdowns stay)
   bypass   --cgroup DIR | --cgroup-id N --seconds S
                                             open unrestricted egress for S seconds (0: close now)
   events   [--follow]                       print events (JSON lines); without --follow, what is queued
@@ -245,6 +247,17 @@ func run(cmd string, args []string) error {
 			return err
 		}
 		return print(map[string]any{"removed": n})
+
+	case "flush":
+		f := newFlags(cmd, false)
+		if err := f.parse(args); err != nil {
+			return err
+		}
+		r, err := datapath.Flush(*f.pinDir)
+		if err != nil {
+			return err
+		}
+		return print(r)
 
 	case "bypass":
 		f := newFlags(cmd, true)

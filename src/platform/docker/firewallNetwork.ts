@@ -6,7 +6,7 @@
 import type Docker from 'dockerode';
 import { networkInterfaces } from 'node:os';
 import { CANDIDATE_SUBNETS, chooseSubnet, stackAddresses, type StackAddresses } from '../../core/stack/addresses';
-import { isManaged, managedLabels } from './labels';
+import { isManaged, managedLabels } from '../../core/stack/labels';
 
 export const FIREWALL_NETWORK = 'clawker-net';
 

@@ -32,7 +32,8 @@ const DefaultPinDir = "/sys/fs/bpf/clawker"
 // Container flags (enum container_flags).
 const (
 	FlagLockdown uint32 = 1 << 0
-	flagsAll            = FlagLockdown
+	FlagDisabled uint32 = 1 << 1
+	flagsAll            = FlagLockdown | FlagDisabled
 )
 
 // ContainerConfig is struct container_config: the value of container_map, keyed by cgroup id.
@@ -105,7 +106,7 @@ var VerdictNames = [...]string{"allowed", "denied", "bypassed", "redirected"}
 // ReasonNames by enum reason.
 var ReasonNames = [...]string{
 	"", "loopback", "dns", "route", "catch-all", "infra", "bypass", "gateway", "peer", "infra-port",
-	"udp-no-route", "ipv6", "socket-type", "protocol", "lockdown", "docker-dns",
+	"udp-no-route", "ipv6", "socket-type", "protocol", "lockdown", "docker-dns", "disabled",
 }
 
 // HookNames by enum hook.

@@ -52,7 +52,8 @@ type ContainerSpec struct {
 	CoreDNS string `json:"coredns"` // CoreDNS's IPv4 address
 	Gateway string `json:"gateway"` // the network's gateway
 	Network string `json:"network"` // the firewall network, CIDR
-	// Flags: "lockdown" (refuse all egress but loopback).
+	// Flags: "lockdown" (refuse all egress but loopback), "disabled" (unrestricted, audited as
+	// bypassed: `firewall disable`; lockdown wins).
 	Flags []string `json:"flags,omitempty"`
 	// Events per second and burst of the per-cgroup event token bucket; default 100/s, burst 200.
 	// A burst of 0 turns events off for the container.
@@ -95,8 +96,10 @@ func (s ContainerSpec) Config() (ContainerConfig, error) {
 		switch f {
 		case "lockdown":
 			c.Flags |= FlagLockdown
+		case "disabled":
+			c.Flags |= FlagDisabled
 		default:
-			return c, fmt.Errorf("flags: unknown flag %q (known: lockdown)", f)
+			return c, fmt.Errorf("flags: unknown flag %q (known: lockdown, disabled)", f)
 		}
 	}
 	c.EventsRate, c.EventsBurst = 100, 200
@@ -236,4 +239,57 @@ func Bypass(pinDir string, cgroupID uint64, d time.Duration) error {
 		}
 		return nil
 	})
+}
+
+// ---- flush --------------------------------------------------------------------------------
+
+// FlushReport says what Flush removed.
+type FlushReport struct {
+	DNSCache int `json:"dnsCache"`
+	Bypass   int `json:"bypass"`
+	Routes   int `json:"routes"`
+}
+
+// Flush forgets what the stack learnt and granted: every dns_cache entry (static ones too), every
+// bypass window, and the route table (swapped for an empty one, atomically). container_map is
+// left alone: enrolments (and lockdowns) are the control plane's to change, one cgroup at a time.
+// With no routes and no cache, an enrolled container can reach only the proxy's catch-all and
+// CoreDNS, whatever is left of the stack.
+func Flush(pinDir string) (*FlushReport, error) {
+	r := &FlushReport{}
+	before, err := ReadState(pinDir)
+	if err != nil {
+		return nil, err
+	}
+	r.Routes = len(before.Routes)
+	if _, err := ReplaceRoutes(pinDir, &RouteTable{StaticDNS: map[[4]byte]uint64{}}); err != nil {
+		return nil, err
+	}
+	clear := func(name string, counted *int) error {
+		return withMap(pinDir, name, func(m *ebpf.Map) error {
+			var keys [][]byte
+			k := make([]byte, m.KeySize())
+			val := make([]byte, m.ValueSize())
+			it := m.Iterate()
+			for it.Next(&k, &val) {
+				keys = append(keys, append([]byte(nil), k...))
+			}
+			if err := it.Err(); err != nil {
+				return fmt.Errorf("reading %s: %w", name, err)
+			}
+			for _, k := range keys {
+				if err := m.Delete(k); err == nil {
+					*counted++
+				}
+			}
+			return nil
+		})
+	}
+	if err := clear(DNSCache, &r.DNSCache); err != nil {
+		return nil, err
+	}
+	if err := clear(BypassMap, &r.Bypass); err != nil {
+		return nil, err
+	}
+	return r, nil
 }

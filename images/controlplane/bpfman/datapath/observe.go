@@ -121,6 +121,9 @@ func ReadState(pinDir string) (*State, error) {
 			if c.Flags&FlagLockdown != 0 {
 				spec.Flags = append(spec.Flags, "lockdown")
 			}
+			if c.Flags&FlagDisabled != 0 {
+				spec.Flags = append(spec.Flags, "disabled")
+			}
 			rate, burst := c.EventsRate, c.EventsBurst
 			spec.EventsPerSecond, spec.EventsBurst = &rate, &burst
 			st.Containers[strconv.FormatUint(id, 10)] = spec

@@ -6,8 +6,10 @@ export const LABEL_MANAGED = 'dev.clawker.managed';
 export const LABEL_COMPONENT = 'dev.clawker.component';
 export const LABEL_PROJECT = 'dev.clawker.project';
 export const LABEL_AGENT = 'dev.clawker.agent';
+/** Which stack (see stackNames.ts) an object belongs to. */
+export const LABEL_STACK = 'dev.clawker.stack';
 
-export type Component = 'network' | 'envoy' | 'coredns' | 'controlplane' | 'agent';
+export type Component = 'network' | 'envoy' | 'coredns' | 'controlplane' | 'agent' | 'cgroup-primer';
 
 export const managedLabels = (component: Component, extra: Record<string, string> = {}): Record<string, string> => ({
   [LABEL_MANAGED]: 'true',
