@@ -9,6 +9,7 @@ import { formatProblem } from '../../core/problems';
 import { findProjectFile, readForCommand } from '../projectFile';
 import { registerFirewallRenderCommand } from './firewallRender';
 import { registerFirewallRuleCommands } from './firewallRules';
+import { registerFirewallStackCommands } from './firewallStack';
 
 /**
  * The policy in force: built-in rules, the project file's, and the runtime rules of the store
@@ -65,4 +66,5 @@ export function registerFirewallCommands(program: Command): void {
     });
   registerFirewallRuleCommands(firewall);
   registerFirewallRenderCommand(firewall);
+  registerFirewallStackCommands(firewall);
 }

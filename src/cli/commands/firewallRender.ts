@@ -8,6 +8,7 @@ import { formatProblem } from '../../core/problems';
 import { renderAll } from '../../core/render/renderAll';
 import { loadOrCreateCa, rotateCa } from '../../platform/caStore';
 import { writeFileAtomic } from '../../platform/files';
+import { ControlPlaneClient, ControlPlaneNotRunning } from '../../platform/controlPlaneClient';
 import { defaultDataDir } from '../../platform/ruleStore';
 import { findProjectFile, readForCommand } from '../projectFile';
 
@@ -43,9 +44,22 @@ export function registerFirewallRenderCommand(firewall: Command): void {
       const rotated = await rotateCa(options.caDir ?? defaultCaDir());
       process.stdout.write(
         `New firewall CA ${rotated.ca.certificate.fingerprint256} in ${rotated.files.directory}` +
-          `${rotated.previousFingerprint ? ` (replaces ${rotated.previousFingerprint})` : ''}.\n` +
-          'Render the configuration again (clawker firewall render) so every domain certificate comes from the new CA, ' +
-          'then rebuild agent images and restart running agents: they trust the CA baked into their image.\n',
+          `${rotated.previousFingerprint ? ` (replaces ${rotated.previousFingerprint})` : ''}.\n`,
+      );
+      // The running stack re-issues every domain certificate from the new CA; Envoy picks the files up.
+      let applied = false;
+      if (!options.caDir) {
+        try {
+          const r = await new ControlPlaneClient(defaultDataDir()).reload();
+          applied = true;
+          process.stdout.write(`Re-issued the domain certificates of the running firewall (${r.rules} rules) in ${r.millis} ms.\n`);
+        } catch (e) {
+          if (!(e instanceof ControlPlaneNotRunning)) process.stderr.write(`clawker: re-issuing the certificates failed: ${e instanceof Error ? e.message : String(e)}; retry with: clawker firewall reload\n`);
+        }
+      }
+      process.stdout.write(
+        `${applied ? '' : 'The firewall is not running: its certificates are issued from the new CA when it starts (or run clawker firewall render). '}` +
+          'Rebuild agent images and restart running agents: they trust the CA baked into their image.\n',
       );
     });
 

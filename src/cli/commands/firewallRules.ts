@@ -21,6 +21,7 @@ import {
   toStoredRule,
 } from '../../core/firewall/runtimeRules';
 import { formatProblem, type Problem } from '../../core/problems';
+import { ControlPlaneClient, ControlPlaneNotRunning } from '../../platform/controlPlaneClient';
 import { defaultDataDir, RuleStore, RuleStoreError } from '../../platform/ruleStore';
 import { findProjectFile, PROJECT_FILE_CANDIDATES, readForCommand } from '../projectFile';
 
@@ -31,7 +32,6 @@ interface StoreOptions {
 
 const STORE_HELP = 'clawker data directory holding firewall/rules.json (default: $CLAWKER_DATA_DIR, else ${XDG_DATA_HOME:-~/.local/share}/clawker)';
 const CONFIG_HELP = `project file (default: ${PROJECT_FILE_CANDIDATES.join(', then ')})`;
-const NOT_RUNNING = 'the firewall stack is not running (this version cannot start it yet)';
 
 const err = (line: string): void => void process.stderr.write(`${line}\n`);
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -80,7 +80,7 @@ function printFileProblems(file: string, lines: Parameters<typeof formatProblem>
 }
 
 /** Prints what an operation did; on failure, why, and that nothing changed (exit 1). */
-function report(outcome: Outcome, store: RuleStore, shown: readonly ChangeKind[] = ['added', 'updated', 'removed', 'unchanged']): void {
+function report(outcome: Outcome, shown: readonly ChangeKind[] = ['added', 'updated', 'removed', 'unchanged']): void {
   if (!outcome.ok) {
     for (const e of outcome.errors) err(`clawker: ${e}`);
     err('clawker: nothing was changed.');
@@ -89,8 +89,27 @@ function report(outcome: Outcome, store: RuleStore, shown: readonly ChangeKind[]
   }
   for (const c of outcome.changes) if (shown.includes(c.kind)) out(c.message);
   for (const w of outcome.warnings) err(`clawker: warning: ${w}`);
-  if (outcome.changed) err(`clawker: saved in ${store.file}; ${NOT_RUNNING}, so the change applies when it starts.`);
 }
+
+/**
+ * A changed store is applied to the running stack at once (every agent, no restart); with no stack
+ * running it is kept for the next `firewall up`.
+ */
+async function applyToStack(outcome: Outcome, store: RuleStore, dataDir: string): Promise<void> {
+  if (!outcome.ok || !outcome.changed) return;
+  try {
+    const r = await new ControlPlaneClient(dataDir).reload();
+    err(`clawker: applied to the running firewall in ${r.millis} ms (${r.rules} rules, ${r.routes} routes${r.corednsReloaded ? ', CoreDNS reloaded' : ''}).`);
+  } catch (e) {
+    if (e instanceof ControlPlaneNotRunning) err(`clawker: saved in ${store.file}; the firewall is not running, so the change applies when it starts (clawker firewall up).`);
+    else {
+      err(`clawker: saved in ${store.file}, but applying it failed: ${e instanceof Error ? e.message : String(e)}. Retry with: clawker firewall reload`);
+      process.exitCode = 2;
+    }
+  }
+}
+
+const dataDirOf = (options: StoreOptions): string => (options.store ? resolve(options.store) : defaultDataDir());
 
 const splitList = (value: string, previous: string[] = []): string[] => [
   ...previous,
@@ -142,7 +161,9 @@ function registerAdd(firewall: Command): void {
       };
       const context: OperationContext = { projectRules: project.rules };
       const store = storeOf(options);
-      report(await store.update((state) => addRule(state, request, context)), store);
+      const outcome = await store.update((state) => addRule(state, request, context));
+      report(outcome);
+      await applyToStack(outcome, store, dataDirOf(options));
     }),
   );
 }
@@ -174,7 +195,9 @@ function registerRemove(firewall: Command): void {
         ...(options.path !== undefined ? { path: options.path } : {}),
       };
       const store = storeOf(options);
-      report(await store.update((state) => removeRule(state, request, { projectRules: project.rules })), store);
+      const outcome = await store.update((state) => removeRule(state, request, { projectRules: project.rules }));
+      report(outcome);
+      await applyToStack(outcome, store, dataDirOf(options));
     }),
   );
 }
@@ -259,11 +282,12 @@ function registerRefresh(firewall: Command): void {
       }
       const store = storeOf(options);
       const outcome = await store.update((state) => refreshFromProject(state, loaded.rules));
-      report(outcome, store, ['added', 'updated', 'kept']);
+      report(outcome, ['added', 'updated', 'kept']);
       if (!outcome.ok) return;
       const count = (kind: ChangeKind) => outcome.changes.filter((c) => c.kind === kind).length;
       const kept = count('kept') > 0 ? ' What the store has beyond the file stays: refresh never removes (use clawker firewall remove).' : '';
       err(`clawker: synced ${file}: ${count('added')} added, ${count('updated')} updated, ${count('unchanged')} up to date.${kept}`);
+      await applyToStack(outcome, store, dataDirOf(options));
     }),
   );
 }
@@ -273,9 +297,16 @@ function registerReload(firewall: Command): void {
     .command('reload')
     .description('Regenerate the running Envoy and CoreDNS configuration from the rule store (does not re-read .clawker.yaml).')
     .option('--store <dir>', STORE_HELP);
-  exitTwoOnUsageError(reload).action((options: StoreOptions) => {
-    err(`clawker: ${NOT_RUNNING}, so there is nothing to reload; nothing was done. The rule store (${storeOf(options).file}) applies when the stack starts.`);
-    process.exitCode = 2;
+  exitTwoOnUsageError(reload).action(async (options: StoreOptions) => {
+    try {
+      const r = await new ControlPlaneClient(dataDirOf(options)).reload();
+      out(`reloaded: ${r.rules} rules, ${r.routes} routes${r.corednsReloaded ? ', CoreDNS reloaded' : ''} in ${r.millis} ms`);
+    } catch (e) {
+      if (e instanceof ControlPlaneNotRunning) {
+        err(`clawker: the firewall is not running, so there is nothing to reload; nothing was done. The rule store (${storeOf(options).file}) applies when it starts (clawker firewall up).`);
+      } else err(`clawker: reload failed: ${e instanceof Error ? e.message : String(e)}`);
+      process.exitCode = 2;
+    }
   });
 }
 

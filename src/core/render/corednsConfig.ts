@@ -6,7 +6,8 @@
  * AAAA gets no data (IPv6 egress is denied, so dual-stack clients fall back to IPv4), and the names
  * the policy refuses (an exact rule's subdomains, deny rules) are NXDOMAIN.
  */
-import type { Policy } from '../policy/policy';
+import { corednsLogDirective, type NameVerdict } from '../events/corednsLog';
+import type { NameResolution, Policy } from '../policy/policy';
 
 export const COREDNS_HEALTH_PORT = 18902;
 export const DOCKER_DNS = '127.0.0.11';
@@ -21,8 +22,18 @@ const escapeRegex = (name: string): string => name.replace(/[.*+?^${}()|[\]\\]/g
 
 const nxdomainFor = (pattern: string): string[] => ['    template ANY ANY {', `        match "${pattern}"`, '        rcode NXDOMAIN', '        fallthrough', '    }'];
 
-function allowedBlock(zone: string, apex: string | undefined, subdomains: string | undefined, forward: string): string[] {
-  const lines = [`${zone}:53 {`];
+/** How a block answers a name, as its log line tells the event parser (src/core/events/corednsLog.ts). */
+const nameVerdict = (r: NameResolution): NameVerdict => (r.verdict === 'forward' ? 'forward' : r.rule ? 'deny-rule' : 'no-rule');
+
+/**
+ * Logs the block's NXDOMAINs and NODATAs (`class denial`): the line says how the block answers the
+ * apex and the subdomains, so the parser keeps the firewall's refusals and drops an upstream's
+ * NXDOMAIN for a forwarded name. A block that forwards everything refuses nothing: no log.
+ */
+const refusalLog = (zone: string, apex: NameVerdict, sub: NameVerdict): string[] => (apex === 'forward' && sub === 'forward' ? [] : corednsLogDirective(zone, apex, sub));
+
+function allowedBlock(zone: string, apex: string | undefined, subdomains: string | undefined, forward: string, log: string[]): string[] {
+  const lines = [`${zone}:53 {`, ...log];
   if (!apex) lines.push(...nxdomainFor(`^${escapeRegex(zone)}\\.$`));
   if (!subdomains) lines.push(...nxdomainFor(`^.+\\.${escapeRegex(zone)}\\.$`));
   lines.push('    template IN AAAA {', '        rcode NOERROR', '    }');
@@ -31,7 +42,7 @@ function allowedBlock(zone: string, apex: string | undefined, subdomains: string
   return lines;
 }
 
-const nxdomainBlock = (zone: string): string[] => [`${zone}:53 {`, '    template ANY ANY {', '        rcode NXDOMAIN', '    }', '}'];
+const nxdomainBlock = (zone: string, log: string[]): string[] => [`${zone}:53 {`, ...log, '    template ANY ANY {', '        rcode NXDOMAIN', '    }', '}'];
 
 export function renderCorefile(policy: Policy, options: CorednsOptions): string {
   const zones = new Set<string>();
@@ -42,16 +53,15 @@ export function renderCorefile(policy: Policy, options: CorednsOptions): string 
     const sub = policy.resolve(`*.${zone}`);
     const apexDestination = apex.verdict === 'forward' ? apex.destination : undefined;
     const subDestination = sub.verdict === 'forward' ? sub.destination : undefined;
-    blocks.push(apexDestination || subDestination ? allowedBlock(zone, apexDestination, subDestination, options.upstreams.join(' ')) : nxdomainBlock(zone));
+    const log = refusalLog(zone, nameVerdict(apex), nameVerdict(sub));
+    blocks.push(apexDestination || subDestination ? allowedBlock(zone, apexDestination, subDestination, options.upstreams.join(' '), log) : nxdomainBlock(zone, log));
   }
-  for (const name of DOCKER_INTERNAL_NAMES) if (!zones.has(name)) blocks.push(allowedBlock(name, name, undefined, DOCKER_DNS));
+  for (const name of DOCKER_INTERNAL_NAMES) if (!zones.has(name)) blocks.push(allowedBlock(name, name, undefined, DOCKER_DNS, refusalLog(name, 'forward', 'no-rule')));
   blocks.push([
     '.:53 {',
     `    health :${COREDNS_HEALTH_PORT}`,
     '    errors',
-    '    log . "{type} {name} {rcode} {remote}" {',
-    '        class denial',
-    '    }',
+    ...corednsLogDirective('.', 'no-rule', 'no-rule'),
     '    template ANY ANY {',
     '        rcode NXDOMAIN',
     '    }',

@@ -31,6 +31,13 @@ export interface StackImages {
   readonly controlplane: string;
 }
 
+/** The images a user's stack runs unless CLAWKER_{ENVOY,COREDNS,CONTROLPLANE}_IMAGE say otherwise. */
+export const DEFAULT_STACK_IMAGES: StackImages = {
+  envoy: 'envoyproxy/envoy:v1.36.2',
+  coredns: 'clawker-coredns:latest',
+  controlplane: 'clawker-controlplane:latest',
+};
+
 /** What the Docker engine understands; see `engineCapabilities`. */
 export interface EngineCapabilities {
   readonly knowsCapBpf: boolean;

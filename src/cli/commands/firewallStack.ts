@@ -1,0 +1,225 @@
+/**
+ * `clawker firewall status | up | down | enable | disable | bypass | events`: the running stack.
+ * `up` and `down` drive Docker from here (the control-plane container brings up the rest); the others
+ * are calls to the control plane's API. Human output by default, `--json` for scripts. Exit codes:
+ * 0 done (status: healthy), 1 unhealthy or refused, 2 usage or the stack cannot be reached.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import Docker from 'dockerode';
+import { loadSettings } from '../../core/config/load';
+import { DEFAULT_UPSTREAM_DNS } from '../../core/config/settingsSchema';
+import { formatSeconds, parseDuration } from '../../core/duration';
+import { type EgressEvent, formatEgressEvent } from '../../core/events/egressEvent';
+import type { AgentResult, Status } from '../../core/stack/controlPlaneApi';
+import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
+import { DEFAULT_STACK_PREFIX, stackNames } from '../../core/stack/stackNames';
+import { ControlPlaneClient, ControlPlaneNotRunning, ControlPlaneRequestError } from '../../platform/controlPlaneClient';
+import { type StackOptions, StackError, stackDown, stackUp } from '../../platform/docker/stackLauncher';
+import { defaultDataDir } from '../../platform/ruleStore';
+
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+const err = (line: string): void => void process.stderr.write(`${line}\n`);
+
+const DEFAULT_IMAGES = DEFAULT_STACK_IMAGES;
+/** Control-plane tunables a caller (tests) may pass through from its environment. */
+const PASSED_THROUGH = ['CLAWKER_HEAL_AFTER_MS', 'CLAWKER_DRAIN_AFTER_MS', 'CLAWKER_PROBE_INTERVAL_MS'] as const;
+
+export function settingsFile(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CLAWKER_SETTINGS) return env.CLAWKER_SETTINGS;
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  return join(base, 'clawker', 'settings.yaml');
+}
+
+interface Settings {
+  readonly enabled: boolean;
+  readonly upstreams: readonly string[];
+}
+
+function readSettings(): Settings | undefined {
+  const file = settingsFile();
+  if (!existsSync(file)) return { enabled: true, upstreams: DEFAULT_UPSTREAM_DNS };
+  const loaded = loadSettings(readFileSync(file, 'utf8'));
+  if (loaded.failed || !loaded.config) {
+    err(`clawker: ${file} has errors (clawker validate ${file}); nothing was done.`);
+    process.exitCode = 2;
+    return undefined;
+  }
+  return { enabled: loaded.config.firewall.enable, upstreams: loaded.config.firewall.upstream_dns };
+}
+
+function stackOptions(settings: Settings, json: boolean): StackOptions {
+  const env = process.env;
+  return {
+    dataDir: defaultDataDir(),
+    names: stackNames(env.CLAWKER_STACK ?? DEFAULT_STACK_PREFIX),
+    images: {
+      envoy: env.CLAWKER_ENVOY_IMAGE ?? DEFAULT_IMAGES.envoy,
+      coredns: env.CLAWKER_COREDNS_IMAGE ?? DEFAULT_IMAGES.coredns,
+      controlplane: env.CLAWKER_CONTROLPLANE_IMAGE ?? DEFAULT_IMAGES.controlplane,
+    },
+    upstreams: settings.upstreams,
+    pinDir: env.CLAWKER_PIN_DIR ?? PIN_DIR,
+    env: Object.fromEntries(PASSED_THROUGH.filter((k) => env[k] !== undefined).map((k) => [k, env[k]!])),
+    // Progress goes to stderr, so --json output stays one document on stdout.
+    progress: (m) => err(json ? m : `==> ${m}`),
+  };
+}
+
+const docker = (): Docker => new Docker({ socketPath: process.env.DOCKER_SOCKET ?? '/var/run/docker.sock' });
+const client = (): ControlPlaneClient => new ControlPlaneClient(defaultDataDir());
+
+/** Failures say which component and what to do; exit 2 when the stack cannot be reached at all. */
+async function guarded(action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (e) {
+    if (e instanceof ControlPlaneNotRunning) {
+      err(`clawker: ${e.message}`);
+      process.exitCode = 2;
+    } else if (e instanceof ControlPlaneRequestError) {
+      err(`clawker: ${e.body.component ? `${e.body.component}: ` : ''}${e.body.error}${e.body.next ? `\n  next: ${e.body.next}` : ''}`);
+      process.exitCode = e.status === 404 || e.status === 400 ? 1 : 2;
+    } else if (e instanceof StackError) {
+      err(`clawker: ${e.message}\n  next: ${e.next}`);
+      process.exitCode = 2;
+    } else {
+      const message = e instanceof Error ? e.message : String(e);
+      err(`clawker: ${/ENOENT|ECONNREFUSED|docker\.sock/.test(message) ? `cannot reach Docker (${message}); is the Docker engine running?` : message}`);
+      process.exitCode = 2;
+    }
+  }
+}
+
+function printStatus(s: Status): void {
+  out(`firewall: ${s.phase}   network ${s.network.name} ${s.network.subnet}   Envoy ${s.network.envoy}, CoreDNS ${s.network.coredns}`);
+  for (const c of s.components) out(`  ${c.name.padEnd(13)}${(c.healthy ? 'healthy' : 'UNHEALTHY').padEnd(11)}${c.detail}${c.next ? `\n  ${' '.repeat(24)}next: ${c.next}` : ''}`);
+  out(`rules: ${s.rules} (${s.routes} routes)`);
+  out(`agents: ${s.agents.length}`);
+  for (const a of s.agents) {
+    const until = a.bypassUntil ? ` until ${a.bypassUntil} (${formatSeconds((Date.parse(a.bypassUntil) - Date.now()) / 1000)} left)` : '';
+    out(`  ${a.agent.padEnd(20)}${a.state}${until}${a.guarded ? '' : '  (not under the agents cgroup: enforced since enrolment only)'}`);
+  }
+}
+
+function printAgentResult(r: AgentResult, json: boolean): void {
+  if (json) out(JSON.stringify(r, null, 2));
+  else out(r.message);
+}
+
+export function registerFirewallStackCommands(firewall: Command): void {
+  firewall
+    .command('status')
+    .description('Health of the firewall stack (eBPF datapath, CoreDNS, Envoy, control plane), its agents and rule count. Exit 0 healthy, 1 not.')
+    .option('--json', 'print the status as JSON')
+    .action((o: { json?: boolean }) =>
+      guarded(async () => {
+        let status: Status;
+        try {
+          status = await client().status();
+        } catch (e) {
+          if (!(e instanceof ControlPlaneNotRunning)) throw e;
+          if (o.json) out(JSON.stringify({ phase: 'not running', components: [], agents: [] }, null, 2));
+          else out(`firewall: not running (start it with: clawker firewall up)`);
+          process.exitCode = 1;
+          return;
+        }
+        if (o.json) out(JSON.stringify(status, null, 2));
+        else printStatus(status);
+        if (!status.components.every((c) => c.healthy)) process.exitCode = 1;
+      }),
+    );
+
+  firewall
+    .command('up')
+    .description('Start the firewall stack: network, eBPF datapath, CoreDNS, Envoy, control plane (idempotent).')
+    .option('--json', 'print the resulting status as JSON')
+    .action((o: { json?: boolean }) =>
+      guarded(async () => {
+        const settings = readSettings();
+        if (!settings) return;
+        if (!settings.enabled) {
+          err(`clawker: the firewall is disabled in ${settingsFile()} (firewall.enable: false); not starting it.`);
+          process.exitCode = 1;
+          return;
+        }
+        const status = await stackUp(docker(), stackOptions(settings, !!o.json));
+        if (o.json) out(JSON.stringify(status, null, 2));
+        else printStatus(status);
+      }),
+    );
+
+  firewall
+    .command('down')
+    .description('Stop the firewall stack. Running agents are locked down (no egress), never left open.')
+    .option('--json', 'print what was done as JSON')
+    .action((o: { json?: boolean }) =>
+      guarded(async () => {
+        const settings = readSettings();
+        if (!settings) return;
+        const result = await stackDown(docker(), stackOptions(settings, !!o.json));
+        if (o.json) out(JSON.stringify(result, null, 2));
+        else {
+          out(`firewall down: removed ${result.removed.join(', ') || 'nothing'}.`);
+          if (result.lockedDown.length) out(`locked down (no egress until clawker firewall up): ${result.lockedDown.join(', ')}`);
+        }
+      }),
+    );
+
+  for (const enabled of [true, false]) {
+    firewall
+      .command(enabled ? 'enable' : 'disable')
+      .description(
+        enabled
+          ? "Re-enroll an agent in the firewall's routing (idempotent)."
+          : "Take an agent out of the firewall's routing: its egress is unrestricted (still recorded) until enable.",
+      )
+      .requiredOption('--agent <agent>', 'the agent (as clawker firewall status lists it)')
+      .option('--json', 'print the result as JSON')
+      .action((o: { agent: string; json?: boolean }) =>
+        guarded(async () => {
+          const r = await client().setEnabled(o.agent, enabled);
+          printAgentResult(r, !!o.json);
+          if (!enabled && !o.json) err('clawker: warning: this agent can now reach any destination. Re-enable with: clawker firewall enable --agent ' + o.agent);
+        }),
+      );
+  }
+
+  const bypass = firewall
+    .command('bypass')
+    .description('Temporary unrestricted egress for one agent (eBPF bypass flag); it closes by itself when the time is up.')
+    .argument('[duration]', 'how long: 30s, 5m, 1h30m')
+    .requiredOption('--agent <agent>', 'the agent')
+    .option('--stop', 'close the bypass now')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExamples:\n  clawker firewall bypass 5m --agent dev\n  clawker firewall bypass --stop --agent dev');
+  bypass.action((duration: string | undefined, o: { agent: string; stop?: boolean; json?: boolean }) =>
+    guarded(async () => {
+      if (o.stop && duration !== undefined) return bypass.error('error: give a duration or --stop, not both', { exitCode: 2 });
+      if (!o.stop && duration === undefined) return bypass.error('error: give a duration (e.g. 5m) or --stop', { exitCode: 2 });
+      let seconds = 0;
+      if (!o.stop) {
+        const parsed = parseDuration(duration!);
+        if ('error' in parsed) return bypass.error(`error: ${parsed.error}`, { exitCode: 2 });
+        seconds = parsed.seconds;
+      }
+      printAgentResult(await client().bypass(o.agent, seconds), !!o.json);
+    }),
+  );
+
+  firewall
+    .command('events')
+    .description('Egress decisions (kernel verdicts, DNS refusals, proxy denials, control-plane audit), newest last.')
+    .option('-f, --follow', 'keep printing new events')
+    .option('-n, --tail <n>', 'how many past events to print first', (v) => Number(v), 50)
+    .option('--json', 'one JSON object per line')
+    .action((o: { follow?: boolean; tail: number; json?: boolean }) =>
+      guarded(async () => {
+        const abort = new AbortController();
+        process.once('SIGINT', () => abort.abort());
+        await client().events({ tail: o.tail, follow: !!o.follow, signal: abort.signal }, (e) => out(o.json ? JSON.stringify(e) : formatEgressEvent(e as EgressEvent)));
+      }),
+    );
+}

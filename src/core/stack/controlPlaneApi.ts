@@ -1,0 +1,75 @@
+/**
+ * The control plane's API, as both sides see it: HTTP/1.1 with JSON bodies over a Unix socket in
+ * the data directory (`<data dir>/run/controlplane.sock`, root only). The CLI and the extension are
+ * its clients; nothing listens on a network port.
+ *
+ *   GET    /v1/status                      Status
+ *   POST   /v1/reload                      ReloadResult   re-render from the rule store, sync routes
+ *   POST   /v1/agents/:agent/enable        AgentResult
+ *   POST   /v1/agents/:agent/disable       AgentResult
+ *   POST   /v1/agents/:agent/bypass        AgentResult    body {"seconds": N}
+ *   DELETE /v1/agents/:agent/bypass        AgentResult
+ *   GET    /v1/events?tail=N&follow=1      JSON lines (EgressEvent, src/core/events)
+ *   POST   /v1/down                        DownResult     agents locked down, stack stopped
+ *
+ * Errors: a non-2xx status with {"error": "...", "component"?: "...", "next"?: "..."}.
+ */
+export const CONTROL_SOCKET = 'run/controlplane.sock';
+
+export type ComponentName = 'datapath' | 'coredns' | 'envoy' | 'controlplane';
+
+export interface ComponentHealth {
+  readonly name: ComponentName;
+  readonly healthy: boolean;
+  /** One line: what was seen ("HTTP 200 from 10.0.0.201:18902/health", "container exited (137)"). */
+  readonly detail: string;
+  /** When unhealthy: what to do. */
+  readonly next?: string;
+}
+
+export type AgentState = 'enrolled' | 'disabled' | 'bypassed' | 'locked-down';
+
+export interface AgentStatus {
+  readonly agent: string;
+  readonly container: string;
+  readonly cgroupId: number;
+  readonly state: AgentState;
+  /** ISO time the bypass window closes. */
+  readonly bypassUntil?: string;
+  /** True when the agent runs under the agents' cgroup (enforced from its first instruction). */
+  readonly guarded: boolean;
+}
+
+export interface Status {
+  /** "starting: <step>", "ready", "draining", "idle" (no agents: stack stopped), "down". */
+  readonly phase: string;
+  readonly components: readonly ComponentHealth[];
+  readonly agents: readonly AgentStatus[];
+  readonly rules: number;
+  readonly routes: number;
+  readonly network: { readonly name: string; readonly subnet: string; readonly envoy: string; readonly coredns: string; readonly controlplane: string };
+  readonly pinDir: string;
+}
+
+export interface ReloadResult {
+  readonly rules: number;
+  readonly routes: number;
+  readonly corednsReloaded: boolean;
+  readonly millis: number;
+}
+
+export interface AgentResult {
+  readonly agent: AgentStatus;
+  readonly message: string;
+}
+
+export interface DownResult {
+  readonly lockedDown: readonly string[];
+  readonly stopped: readonly string[];
+}
+
+export interface ApiError {
+  readonly error: string;
+  readonly component?: ComponentName;
+  readonly next?: string;
+}

@@ -1,0 +1,181 @@
+/**
+ * `firewall up` and `firewall down` from the host: the firewall network, the control-plane container
+ * (which brings up everything else), and waiting for it with progress. The control plane gets the
+ * data directory mounted at the same path, so the paths it hands to Docker for CoreDNS's and Envoy's
+ * configuration are host paths.
+ */
+import type Docker from 'dockerode';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { engineCapabilities, stackContainerSpecs } from '../../core/stack/containerSpecs';
+import type { DownResult, Status } from '../../core/stack/controlPlaneApi';
+import { LABEL_STACK } from '../../core/stack/labels';
+import type { StackNames } from '../../core/stack/stackNames';
+import { ControlPlaneClient, ControlPlaneNotRunning } from '../controlPlaneClient';
+import { ensureFirewallNetwork } from './firewallNetwork';
+
+export interface StackOptions {
+  readonly dataDir: string;
+  readonly names: StackNames;
+  readonly images: { readonly envoy: string; readonly coredns: string; readonly controlplane: string };
+  readonly upstreams: readonly string[];
+  readonly pinDir: string;
+  /** Extra CLAWKER_* variables for the control plane (tests: timings). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly progress: (message: string) => void;
+  /** How long to wait for the stack to be ready; default 120 s. */
+  readonly timeoutMs?: number;
+}
+
+export class StackError extends Error {
+  constructor(
+    message: string,
+    readonly next: string,
+  ) {
+    super(message);
+    this.name = 'StackError';
+  }
+}
+
+const notFound = (e: unknown): boolean => (e as { statusCode?: number }).statusCode === 404;
+
+async function imagePresent(docker: Docker, image: string): Promise<boolean> {
+  try {
+    await docker.getImage(image).inspect();
+    return true;
+  } catch (e) {
+    if (notFound(e)) return false;
+    throw e;
+  }
+}
+
+async function containerState(docker: Docker, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
+  try {
+    return await docker.getContainer(name).inspect();
+  } catch (e) {
+    if (notFound(e)) return undefined;
+    throw e;
+  }
+}
+
+async function lastLogLines(docker: Docker, name: string, n = 15): Promise<string> {
+  try {
+    const buffer = (await docker.getContainer(name).logs({ stdout: true, stderr: true, tail: n, follow: false })) as unknown as Buffer;
+    // Docker multiplexes stdout/stderr with 8-byte frame headers when there is no TTY.
+    const lines: string[] = [];
+    for (let i = 0; i + 8 <= buffer.length; ) {
+      const size = buffer.readUInt32BE(i + 4);
+      lines.push(buffer.subarray(i + 8, i + 8 + size).toString('utf8'));
+      i += 8 + size;
+    }
+    return lines.join('').trimEnd();
+  } catch {
+    return '';
+  }
+}
+
+/** Starts the control plane (idempotent) and waits until it reports ready; returns its status. */
+export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> {
+  const client = new ControlPlaneClient(o.dataDir, 5000);
+  o.progress(`network ${o.names.network}`);
+  const network = await ensureFirewallNetwork(docker, o.names.network);
+  o.progress(`network ${network.name}: ${network.subnet}${network.created ? ' (created)' : ''}; Envoy ${network.envoy}, CoreDNS ${network.coredns}, control plane ${network.controlplane}`);
+  for (const image of [o.images.controlplane, o.images.coredns]) {
+    if (!(await imagePresent(docker, image))) throw new StackError(`image ${image} is not on this machine`, 'build the stack images: npm run images');
+  }
+  if (!(await imagePresent(docker, o.images.envoy))) o.progress(`warning: ${o.images.envoy} is not on this machine; TCP egress will fail closed until it is (docker pull ${o.images.envoy})`);
+
+  const existing = await containerState(docker, o.names.controlplane);
+  if (existing?.State.Running) {
+    try {
+      const status = await client.status();
+      o.progress(`control plane already running (${status.phase})`);
+      return await waitReady(docker, client, o);
+    } catch (e) {
+      if (!(e instanceof ControlPlaneNotRunning)) throw e;
+    }
+  }
+  if (existing) await docker.getContainer(o.names.controlplane).remove({ force: true });
+
+  const version = await docker.version();
+  const specs = stackContainerSpecs(o.names.network, network, o.images, { envoyConfigDir: '', corednsConfigDir: '' }, engineCapabilities(version.ApiVersion));
+  const base = specs.find((s) => s.name === 'clawker-controlplane')!;
+  const env = {
+    CLAWKER_DATA_DIR: o.dataDir,
+    CLAWKER_STACK: o.names.prefix,
+    CLAWKER_PIN_DIR: o.pinDir,
+    CLAWKER_ENVOY_IMAGE: o.images.envoy,
+    CLAWKER_COREDNS_IMAGE: o.images.coredns,
+    CLAWKER_CONTROLPLANE_IMAGE: o.images.controlplane,
+    CLAWKER_UPSTREAM_DNS: o.upstreams.join(','),
+    ...(o.env ?? {}),
+  };
+  o.progress(`starting ${o.names.controlplane} (${o.images.controlplane})`);
+  const container = await docker.createContainer({
+    name: o.names.controlplane,
+    Image: base.Image,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: { ...base.Labels, [LABEL_STACK]: o.names.prefix },
+    HostConfig: {
+      ...base.HostConfig,
+      CapDrop: [...base.HostConfig.CapDrop],
+      CapAdd: [...base.HostConfig.CapAdd],
+      SecurityOpt: [...base.HostConfig.SecurityOpt],
+      Binds: [...base.HostConfig.Binds, `${o.dataDir}:${o.dataDir}`],
+      // A crashed control plane comes back by itself; `firewall down` removes it.
+      RestartPolicy: { Name: 'unless-stopped' },
+    },
+    NetworkingConfig: base.NetworkingConfig,
+  });
+  await container.start();
+  return waitReady(docker, client, o);
+}
+
+async function waitReady(docker: Docker, client: ControlPlaneClient, o: StackOptions): Promise<Status> {
+  const deadline = Date.now() + (o.timeoutMs ?? 120_000);
+  let lastPhase = '';
+  while (Date.now() < deadline) {
+    const state = await containerState(docker, o.names.controlplane);
+    if (!state?.State.Running) {
+      const logs = await lastLogLines(docker, o.names.controlplane);
+      throw new StackError(`the control plane stopped (${state ? `exit ${state.State.ExitCode}` : 'container gone'})${logs ? `:\n${logs}` : ''}`, `docker logs ${o.names.controlplane}`);
+    }
+    try {
+      const status = await client.status();
+      if (status.phase !== lastPhase) o.progress(`control plane: ${(lastPhase = status.phase)}`);
+      if (status.phase === 'ready' || status.phase === 'idle') return status;
+    } catch (e) {
+      if (!(e instanceof ControlPlaneNotRunning)) throw e;
+    }
+    await sleep(100);
+  }
+  throw new StackError(`the control plane was not ready within ${(o.timeoutMs ?? 120_000) / 1000} s (last: ${lastPhase || 'no answer'})`, `docker logs ${o.names.controlplane}`);
+}
+
+/**
+ * Locks running agents down and stops the stack. With no control plane running, one is started first
+ * (it is what can write the kernel's maps), so `down` never leaves an agent with open egress.
+ */
+export async function stackDown(docker: Docker, o: StackOptions): Promise<DownResult & { removed: string[] }> {
+  const client = new ControlPlaneClient(o.dataDir);
+  let result: DownResult;
+  try {
+    result = await client.down();
+  } catch (e) {
+    if (!(e instanceof ControlPlaneNotRunning)) throw e;
+    const network = await containerState(docker, o.names.controlplane);
+    if (network) await docker.getContainer(o.names.controlplane).remove({ force: true });
+    o.progress('control plane not running: starting it to lock agents down');
+    await stackUp(docker, o);
+    result = await client.down();
+  }
+  const removed: string[] = [];
+  for (const name of [o.names.controlplane, o.names.envoy, o.names.coredns]) {
+    try {
+      await docker.getContainer(name).remove({ force: true });
+      removed.push(name);
+    } catch (e) {
+      if (!notFound(e)) throw e;
+    }
+  }
+  return { ...result, removed };
+}
