@@ -52,6 +52,8 @@ const ACCESS_LOG: Json[] = [
           path: '%REQ(:PATH)%',
           status: '%RESPONSE_CODE%',
           flags: '%RESPONSE_FLAGS%',
+          // `direct_response` (our 403) or `via_upstream` (the server's): src/core/events/envoyAccessLog.ts
+          details: '%RESPONSE_CODE_DETAILS%',
           route: '%ROUTE_NAME%',
           upstream: '%UPSTREAM_HOST%',
           bytes_sent: '%BYTES_SENT%',

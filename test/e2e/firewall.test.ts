@@ -1,0 +1,337 @@
+/**
+ * The firewall end to end, as a user runs it: `clawker firewall up` (the CLI bundle) starts the real
+ * control-plane image, which loads the eBPF datapath, guards the agents' cgroup, starts our CoreDNS
+ * image (with dnsbpf) and the proxy, and enrolls an agent container created exactly as the product
+ * creates agents. The "internet" is the test's own: a resolver and origins on their own Docker
+ * network, CoreDNS's upstream. Envoy cannot run here: a stand-in at .200 reads the rendered lds.json
+ * and records what reaches it (port, SNI, and whether a filter chain would take it).
+ *
+ * Each test says what it proves; failures print what the agent, the proxy and the origins saw.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Docker from 'dockerode';
+import { agentContainerSpec } from '../../src/core/stack/agentSpec';
+import { agentsCgroupParent } from '../../src/core/stack/cgroupPaths';
+import type { Status } from '../../src/core/stack/controlPlaneApi';
+import { stackNames } from '../../src/core/stack/stackNames';
+import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
+import { AGENT_PY } from './firewall-agent-script';
+import { ensureEnvoyStandinImage, envoyRecords, type EnvoyRecord, TestInternet } from './internet';
+import { ensureStackImages } from './stackImages';
+import { BPFFS_DIR, E2E_PID_LABEL, requireTestbed, ROOT, run, runOk } from './testbed';
+
+const names = stackNames(`clawker-e2e-${process.pid}`);
+const pinDir = join(BPFFS_DIR, names.prefix);
+const dataDir = mkdtempSync(join(tmpdir(), 'clawker-e2e-fw-data-'));
+const scriptsDir = mkdtempSync(join(tmpdir(), 'clawker-e2e-fw-agent-'));
+const settings = join(dataDir, 'settings.yaml');
+const CLI = join(ROOT, 'dist', 'cli.js');
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const inet = new TestInternet();
+let images: { coredns: string; controlplane: string; envoy: string };
+let status: Status;
+let agentName = '';
+
+/** Hosts of the test internet (host numbers on its network). */
+const HOST = { allowed: 10, literal: 20, blocked: 30, added: 40 } as const;
+
+function env(): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    CLAWKER_DATA_DIR: dataDir,
+    CLAWKER_STACK: names.prefix,
+    CLAWKER_PIN_DIR: pinDir,
+    CLAWKER_SETTINGS: settings,
+    CLAWKER_ENVOY_IMAGE: images.envoy,
+    CLAWKER_COREDNS_IMAGE: images.coredns,
+    CLAWKER_CONTROLPLANE_IMAGE: images.controlplane,
+    CLAWKER_DRAIN_AFTER_MS: '600000',
+    CLAWKER_HEAL_AFTER_MS: '6000',
+  };
+}
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
+  const started = performance.now();
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: env(), timeout: 180_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+  return { ...r, ms: performance.now() - started };
+}
+
+async function cliOk(...args: string[]): Promise<string> {
+  const r = await cli(...args);
+  assert.equal(r.code, 0, `clawker ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+async function fwStatus(): Promise<Status> {
+  const r = await cli('firewall', 'status', '--json');
+  return JSON.parse(r.stdout) as Status;
+}
+
+async function agent(...args: string[]): Promise<Record<string, unknown>> {
+  const r = await run('docker', ['exec', agentName, 'python3', '/agent/agent.py', ...args], 30_000);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    throw new Error(`agent ${args.join(' ')}: ${r.stdout}\n${r.stderr}`);
+  }
+}
+
+async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+const proxy = (): Promise<EnvoyRecord[]> => envoyRecords(names.envoy);
+const connsSince = async (n: number): Promise<EnvoyRecord[]> => (await proxy()).filter((r) => r.kind === 'conn').slice(n);
+const connCount = async (): Promise<number> => (await proxy()).filter((r) => r.kind === 'conn').length;
+
+async function startAgent(): Promise<string> {
+  const spec = agentContainerSpec({
+    agent: 'dev',
+    image: PY_IMAGE,
+    cmd: ['sleep', 'infinity'],
+    names,
+    corednsIp: status.network.coredns,
+    cgroupParent: agentsCgroupParent('cgroupfs', names.agentsCgroup),
+    extraLabels: { [E2E_PID_LABEL]: String(process.pid) },
+  });
+  const { name, ...options } = spec;
+  const container = await docker.createContainer({ name, ...options, HostConfig: { ...options.HostConfig, Binds: [`${scriptsDir}:/agent:ro`] } });
+  await container.start();
+  return name;
+}
+
+const listenerPorts = (): Record<string, number> => JSON.parse(readFileSync(join(dataDir, 'firewall', 'stack', 'envoy', 'listeners.json'), 'utf8')) as Record<string, number>;
+
+describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy stand-in, a real agent container)', { timeout: 900_000 }, () => {
+  before(async () => {
+    await requireTestbed();
+    await runOk('node', [join(ROOT, 'scripts', 'build.mjs')], 120_000);
+    const [stack, envoy] = await Promise.all([ensureStackImages(), ensureEnvoyStandinImage(), ensurePythonImage()]);
+    images = { ...stack, envoy };
+    writeFileSync(join(scriptsDir, 'agent.py'), AGENT_PY);
+    await inet.start({});
+    inet.setZone({ 'allowed.test': HOST.allowed, 'blocked.test': HOST.blocked, 'added.test': HOST.added });
+    await inet.startOrigin('allowed', inet.address(HOST.allowed), [443, 7000], { tls: true });
+    await inet.startOrigin('literal', inet.address(HOST.literal), [443, 9999], { tls: true });
+    await inet.startOrigin('added', inet.address(HOST.added), [443], { tls: true });
+    writeFileSync(settings, `firewall:\n  upstream_dns:\n    - ${inet.dnsIp}\n`);
+    // Rules go into the store before the stack exists: `up` must apply what the store holds.
+    await cliOk('firewall', 'add', 'allowed.test');
+    await cliOk('firewall', 'add', 'allowed.test', '--proto', 'tcp', '--port', '7000');
+    const up = await cli('firewall', 'up', '--json');
+    assert.equal(up.code, 0, `firewall up failed:\n${up.stderr}\n${up.stdout}`);
+    status = JSON.parse(up.stdout) as Status;
+    await inet.routeFrom(status.network.subnet);
+    agentName = await startAgent();
+    await waitUntil('agent enrolled', async () => ((await fwStatus()).agents.find((a) => a.agent === 'dev' && a.state === 'enrolled') ? true : undefined));
+  });
+
+  after(async () => {
+    await cli('firewall', 'down');
+    if (agentName) await run('docker', ['rm', '-f', agentName]);
+    for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
+    await run('docker', ['network', 'rm', names.network]);
+    await inet.stop();
+    rmSync(pinDir, { recursive: true, force: true });
+    for (const h of ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc']) {
+      const dir = join('/sys/fs/cgroup', h, names.agentsCgroup);
+      if (existsSync(dir)) await run('rmdir', [dir]);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(scriptsDir, { recursive: true, force: true });
+  });
+
+  test('up: every component healthy, the agent enrolled under the guarded agents cgroup, root inside', async () => {
+    const s = await fwStatus();
+    for (const c of s.components) assert.ok(c.healthy, `${c.name}: ${c.detail}`);
+    const a = s.agents.find((x) => x.agent === 'dev');
+    assert.ok(a?.guarded, 'the agent runs under the agents cgroup');
+    assert.equal((await agent('id')).uid, 0, 'the agent process is root: nothing exempts it');
+  });
+
+  test('an allowed domain resolves and its connection arrives at the proxy listener for that rule; an unlisted domain gets NXDOMAIN', async () => {
+    const r = await agent('resolve', 'allowed.test');
+    assert.deepEqual(r.addresses, [inet.address(HOST.allowed)], JSON.stringify(r));
+    const before = await connCount();
+    const tls = await agent('tls', inet.address(HOST.allowed), '443', 'allowed.test');
+    const tcp = await agent('tcp', inet.address(HOST.allowed), '7000');
+    const seen = await waitUntil('proxy saw both', async () => {
+      const c = await connsSince(before);
+      return c.length >= 2 ? c : undefined;
+    });
+    assert.equal(seen[0]!.port, 10000, `TLS went to the front listener: ${JSON.stringify(seen[0])} (agent: ${JSON.stringify(tls)})`);
+    assert.equal(seen[0]!.sni, 'allowed.test');
+    assert.equal(seen[0]!.verdict, 'accepted');
+    const dedicated = Object.entries(listenerPorts()).find(([k]) => k.includes('allowed.test') && k.includes('7000'))?.[1];
+    assert.ok(dedicated, `a dedicated listener for allowed.test:7000 in ${JSON.stringify(listenerPorts())}`);
+    assert.equal(seen[1]!.port, dedicated, `TCP 7000 went to its listener: ${JSON.stringify(seen[1])} (agent: ${JSON.stringify(tcp)})`);
+    assert.deepEqual(await inet.connections('allowed'), [], 'the origin itself was never reached');
+
+    const blocked = await agent('resolve', 'blocked.test');
+    assert.equal(blocked.errno, 'NXDOMAIN', JSON.stringify(blocked));
+    assert.ok(!(await inet.queries()).some((q) => q.name.startsWith('blocked.test')), 'a blocked name is never forwarded upstream');
+  });
+
+  test('TCP to a never-resolved IP literal lands on the catch-all (an unlisted SNI is reset), never at the IP; UDP to it is refused at once', async () => {
+    const before = await connCount();
+    const r = await agent('tls', inet.address(HOST.literal), '443', 'exfil.example');
+    const [seen] = await waitUntil('proxy saw it', async () => {
+      const c = await connsSince(before);
+      return c.length ? c : undefined;
+    });
+    assert.equal(seen!.port, 10000);
+    assert.equal(seen!.sni, 'exfil.example');
+    assert.equal(seen!.verdict, 'reset', JSON.stringify(seen));
+    assert.equal(r.ok, false, `the agent's handshake failed: ${JSON.stringify(r)}`);
+    const udp = await agent('udp', inet.address(HOST.literal), '9999');
+    assert.equal(udp.errno, 'EPERM', JSON.stringify(udp));
+    assert.ok((udp.seconds as number) < 0.5, 'refused at once, not timed out');
+    assert.deepEqual(await inet.connections('literal'), [], 'the IP itself was never reached');
+  });
+
+  test('DNS to an outside resolver (UDP and TCP 53) never reaches it; native IPv6 refused; IPv4-mapped follows IPv4; raw and ICMP sockets refused', async () => {
+    const queriesBefore = (await inet.queries()).length;
+    const udp = await agent('dns', inet.dnsIp, 'blocked.test');
+    const tcp = await agent('dns', inet.dnsIp, 'blocked.test', '--tcp');
+    assert.equal(udp.rcode, 3, `UDP answered by CoreDNS (NXDOMAIN), not the outside resolver: ${JSON.stringify(udp)}`);
+    assert.equal(udp.from, inet.dnsIp, 'the reply appears to come from the resolver the agent asked');
+    assert.equal(tcp.rcode, 3, `TCP answered by CoreDNS: ${JSON.stringify(tcp)}`);
+    const direct = (await inet.queries()).slice(queriesBefore);
+    assert.ok(!direct.some((q) => q.name.startsWith('blocked.test')), `the outside resolver saw: ${JSON.stringify(direct)}`);
+
+    const v6 = await agent('tcp', '2001:db8::1', '443');
+    assert.equal(v6.errno, 'EPERM', `native IPv6: ${JSON.stringify(v6)}`);
+    const before = await connCount();
+    await agent('tls', `::ffff:${inet.address(HOST.literal)}`, '443', 'mapped.example');
+    const [mapped] = await waitUntil('proxy saw the mapped connect', async () => {
+      const c = await connsSince(before);
+      return c.length ? c : undefined;
+    });
+    assert.equal(mapped!.port, 10000, 'IPv4-mapped IPv6 is routed like IPv4 (to the catch-all)');
+
+    const sockets = await agent('sockets');
+    assert.equal(sockets.tcp4, 'ok');
+    assert.equal(sockets.raw4, 'EPERM', JSON.stringify(sockets));
+    assert.equal(sockets.raw6, 'EPERM', JSON.stringify(sockets));
+    assert.equal(sockets.icmp4, 'EPERM', `ICMP datagram sockets (which need no capability) refused by sock_create: ${JSON.stringify(sockets)}`);
+  });
+
+  test('firewall add reaches the running agent without a restart; remove takes it away again', async () => {
+    const startedAt = (await docker.getContainer(agentName).inspect()).State.StartedAt;
+    assert.equal((await agent('resolve', 'added.test')).errno, 'NXDOMAIN');
+    const t0 = performance.now();
+    const add = await cli('firewall', 'add', 'added.test');
+    assert.equal(add.code, 0, add.stderr);
+    const before = await connCount();
+    await waitUntil('added.test enforced', async () => {
+      const r = await agent('resolve', 'added.test');
+      if (!r.ok) return undefined;
+      await agent('tls', inet.address(HOST.added), '443', 'added.test');
+      const c = await connsSince(before);
+      return c.some((x) => x.sni === 'added.test' && x.verdict === 'accepted') ? true : undefined;
+    }, 15_000, 20);
+    const ms = performance.now() - t0;
+    process.stdout.write(`# firewall add → enforced in the running agent: ${ms.toFixed(0)} ms (CLI ${add.ms.toFixed(0)} ms, of which the control plane reported: ${/in ([\d.]+) ms/.exec(add.stderr)?.[1] ?? '?'} ms)\n`);
+    assert.equal((await docker.getContainer(agentName).inspect()).State.StartedAt, startedAt, 'the agent was not restarted');
+
+    await cliOk('firewall', 'remove', 'added.test');
+    assert.equal((await agent('resolve', 'added.test')).errno, 'NXDOMAIN');
+    const n = await connCount();
+    await agent('tls', inet.address(HOST.added), '443', 'added.test');
+    const [after] = await waitUntil('proxy saw it', async () => {
+      const c = await connsSince(n);
+      return c.length ? c : undefined;
+    });
+    assert.equal(after!.port, 10000, 'no route any more: the catch-all');
+    assert.equal(after!.verdict, 'reset', 'and its SNI is no longer served');
+    assert.deepEqual(await inet.connections('added'), []);
+  });
+
+  test('bypass opens egress and closes it by itself when the time is up; every bypassed connection is recorded', async () => {
+    const b = await cli('firewall', 'bypass', '3s', '--agent', 'dev');
+    assert.equal(b.code, 0, b.stderr);
+    const t = await agent('tcp', inet.address(HOST.literal), '443');
+    assert.equal(t.ok, true, `bypassed: the origin answers directly: ${JSON.stringify(t)}`);
+    const conns = await inet.connections('literal');
+    assert.equal(conns.length, 1, 'the origin itself was reached');
+    assert.equal((await fwStatus()).agents.find((a) => a.agent === 'dev')?.state, 'bypassed');
+    await sleep(3500);
+    const n = await connCount();
+    await agent('tls', inet.address(HOST.literal), '443', 'x.example');
+    await waitUntil('back on the proxy', async () => ((await connsSince(n)).length ? true : undefined));
+    assert.equal((await inet.connections('literal')).length, 1, 'after the deadline the origin is not reached again');
+    await waitUntil('status enrolled again', async () => ((await fwStatus()).agents.find((a) => a.agent === 'dev')?.state === 'enrolled' ? true : undefined), 5000);
+    const events = (await cliOk('firewall', 'events', '--json', '--tail', '2000')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const bypassed = events.filter((e) => e.source === 'kernel' && e.verdict === 'bypassed' && e.agent === 'dev');
+    assert.ok(bypassed.some((e) => JSON.stringify(e.dst).includes(inet.address(HOST.literal))), `a bypassed kernel record for the connection: ${JSON.stringify(bypassed.slice(-3))}`);
+    assert.ok(events.some((e) => e.source === 'controlplane' && /bypass for dev ended/.test(String(e.message))), 'the end of the bypass is audited');
+  });
+
+  test('the event stream has kernel denials, DNS refusals with the blocked name, and attribution', async () => {
+    await agent('udp', inet.address(HOST.literal), '9999');
+    await agent('resolve', 'blocked.test');
+    await sleep(1500);
+    const events = (await cliOk('firewall', 'events', '--json', '--tail', '5000')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(events.some((e) => e.source === 'kernel' && e.verdict === 'denied' && e.agent === 'dev'), 'a kernel denial attributed to the agent');
+    assert.ok(events.some((e) => e.source === 'dns' && e.verdict === 'denied' && JSON.stringify(e).includes('blocked.test')), 'a DNS refusal naming blocked.test');
+    assert.ok(existsSync(join(dataDir, 'events', 'egress.jsonl')), 'appended as JSON lines');
+  });
+
+  test('kill CoreDNS, the proxy or the control plane, or run firewall down: egress stays closed; bring them back: service and rules return', async () => {
+    // CoreDNS
+    await runOk('docker', ['kill', names.coredns]);
+    const noDns = await agent('dns', status.network.coredns, 'allowed.test');
+    assert.equal(noDns.ok, false, `no resolver, no names: ${JSON.stringify(noDns)}`);
+    await waitUntil('CoreDNS healed', async () => ((await agent('resolve', 'allowed.test')).ok ? true : undefined), 20_000, 250);
+    // Proxy
+    await runOk('docker', ['kill', names.envoy]);
+    const noProxy = await agent('tcp', inet.address(HOST.allowed), '7000');
+    assert.equal(noProxy.ok, false, `no proxy, no connection: ${JSON.stringify(noProxy)}`);
+    assert.deepEqual(await inet.connections('allowed'), [], 'never the origin');
+    await waitUntil('proxy healed', async () => ((await agent('tcp', inet.address(HOST.allowed), '7000')).ok ? true : undefined), 20_000, 250);
+    // Control plane
+    await runOk('docker', ['kill', names.controlplane]);
+    const stillRouted = await agent('tcp', inet.address(HOST.literal), '443');
+    assert.ok((await inet.connections('literal')).length === 1, `without the control plane the kernel still enforces (${JSON.stringify(stillRouted)})`);
+    assert.equal((await agent('resolve', 'allowed.test')).ok, true, 'and allowed traffic keeps working');
+    const add = await cli('firewall', 'add', 'added.test');
+    assert.match(add.stderr, /not running/, 'a change is kept for the next start');
+    await cliOk('firewall', 'up');
+    assert.equal((await fwStatus()).agents.find((a) => a.agent === 'dev')?.state, 'enrolled', 're-enrolled by the new control plane');
+    assert.equal((await agent('resolve', 'added.test')).ok, true, 'the rule saved while it was down applies');
+    // firewall down
+    const down = await cli('firewall', 'down', '--json');
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(JSON.parse(down.stdout).lockedDown, ['dev']);
+    const lockedTcp = await agent('tcp', inet.address(HOST.allowed), '7000');
+    assert.equal(lockedTcp.errno, 'EPERM', `locked down: ${JSON.stringify(lockedTcp)}`);
+    const lockedDns = await agent('dns', inet.dnsIp, 'allowed.test');
+    assert.equal(lockedDns.ok, false, `no DNS either: ${JSON.stringify(lockedDns)}`);
+    assert.equal((await inet.connections('allowed')).length, 0);
+    await cliOk('firewall', 'up');
+    await waitUntil('service back after up', async () => ((await agent('tcp', inet.address(HOST.allowed), '7000')).ok ? true : undefined), 20_000, 250);
+    assert.equal((await agent('resolve', 'allowed.test')).ok, true, 'rules back');
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * The pure pieces the control plane and the CLI share: durations, stack names, where Docker puts a
+ * container's cgroup for each driver, the agent container spec, the control plane's environment.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatSeconds, parseDuration } from '../../src/core/duration';
+import { agentContainerSpec } from '../../src/core/stack/agentSpec';
+import { agentsCgroupDir, agentsCgroupParent, containerCgroupDir } from '../../src/core/stack/cgroupPaths';
+import { stackNames } from '../../src/core/stack/stackNames';
+import { readConfig } from '../../src/controlplane/config';
+
+test('durations: Go-style units add up; a bare number or nothing is refused with the expected form', () => {
+  assert.deepEqual(parseDuration('5m'), { seconds: 300 });
+  assert.deepEqual(parseDuration('1h30m'), { seconds: 5400 });
+  assert.deepEqual(parseDuration('90s'), { seconds: 90 });
+  assert.deepEqual(parseDuration('1.5m'), { seconds: 90 });
+  for (const bad of ['5', '', 'm', '5 minutes', '-5m', '0s']) {
+    const r = parseDuration(bad);
+    assert.ok('error' in r, `${JSON.stringify(bad)} refused`);
+  }
+  assert.match((parseDuration('5') as { error: string }).error, /30s, 5m, 1h or 1h30m/);
+  assert.equal(formatSeconds(5400), '1h30m');
+  assert.equal(formatSeconds(59.6), '1m');
+  assert.equal(formatSeconds(0), '0s');
+});
+
+test('stack names derive from one prefix; a prefix Docker or cgroups would mangle is refused', () => {
+  const n = stackNames();
+  assert.deepEqual([n.network, n.envoy, n.coredns, n.controlplane, n.agentsCgroup], ['clawker-net', 'clawker-envoy', 'clawker-coredns', 'clawker-controlplane', 'clawker-agents']);
+  assert.equal(stackNames('clawker-e2e-42').network, 'clawker-e2e-42-net');
+  for (const bad of ['', 'Clawker', '../x', 'a/b', 'x y', '-x']) assert.throws(() => stackNames(bad), /stack prefix/);
+});
+
+test('cgroup paths: cgroupfs nests under the parent path, systemd under nested slices and a docker-<id>.scope', () => {
+  const id = 'a'.repeat(64);
+  assert.equal(agentsCgroupParent('cgroupfs', 'clawker-agents'), '/clawker-agents');
+  assert.equal(agentsCgroupParent('systemd', 'clawker-agents'), 'clawker-agents.slice');
+  assert.equal(agentsCgroupDir('cgroupfs', 'clawker-agents'), 'clawker-agents');
+  assert.equal(agentsCgroupDir('systemd', 'clawker-agents'), 'clawker.slice/clawker-agents.slice');
+  assert.equal(containerCgroupDir('cgroupfs', id, '/clawker-agents'), `clawker-agents/${id}`);
+  assert.equal(containerCgroupDir('cgroupfs', id, ''), `docker/${id}`);
+  assert.equal(containerCgroupDir('systemd', id, 'clawker-agents.slice'), `clawker.slice/clawker-agents.slice/docker-${id}.scope`);
+  assert.equal(containerCgroupDir('systemd', id, undefined), `system.slice/docker-${id}.scope`);
+  assert.throws(() => containerCgroupDir('cgroupfs', '../../etc', ''), /not a full container id/);
+});
+
+test('an agent container: firewall network, CoreDNS only, the agents cgroup, no capabilities, no privilege gain, our labels', () => {
+  const names = stackNames();
+  const spec = agentContainerSpec({ agent: 'dev', project: 'web', image: 'img', names, corednsIp: '192.168.215.201', cgroupParent: '/clawker-agents', env: { A: '1' } });
+  assert.equal(spec.name, 'clawker-agent-dev');
+  assert.equal(spec.HostConfig.NetworkMode, 'clawker-net');
+  assert.deepEqual(spec.HostConfig.Dns, ['192.168.215.201']);
+  assert.equal(spec.HostConfig.CgroupParent, '/clawker-agents');
+  assert.deepEqual(spec.HostConfig.CapDrop, ['ALL']);
+  assert.ok(!('CapAdd' in spec.HostConfig), 'no capability is added back');
+  assert.deepEqual(spec.HostConfig.SecurityOpt, ['no-new-privileges:true']);
+  assert.equal(spec.Labels['dev.clawker.component'], 'agent');
+  assert.equal(spec.Labels['dev.clawker.agent'], 'dev');
+  assert.equal(spec.Labels['dev.clawker.project'], 'web');
+  assert.deepEqual(spec.Env, ['A=1']);
+  // A label supplied by the caller cannot pretend the container is something else.
+  const forged = agentContainerSpec({ agent: 'dev', image: 'img', names, corednsIp: 'x', cgroupParent: '/p', extraLabels: { 'dev.clawker.component': 'envoy' } });
+  assert.equal(forged.Labels['dev.clawker.component'], 'agent');
+  assert.throws(() => agentContainerSpec({ agent: '../x', image: 'img', names, corednsIp: 'x', cgroupParent: '/p' }), /agent name/);
+});
+
+test("the control plane's environment: defaults from the spec, every wrong value named", () => {
+  const c = readConfig({ CLAWKER_DATA_DIR: '/data' });
+  assert.equal(c.pinDir, '/sys/fs/bpf/clawker');
+  assert.deepEqual(c.upstreams, ['1.1.1.2', '1.0.0.2']);
+  assert.equal(c.socketPath, '/data/run/controlplane.sock');
+  assert.equal(c.names.network, 'clawker-net');
+  assert.deepEqual(readConfig({ CLAWKER_DATA_DIR: '/data', CLAWKER_UPSTREAM_DNS: '10.0.0.53, 10.0.0.54' }).upstreams, ['10.0.0.53', '10.0.0.54']);
+  assert.throws(() => readConfig({}), /CLAWKER_DATA_DIR/);
+  assert.throws(() => readConfig({ CLAWKER_DATA_DIR: 'relative' }), /CLAWKER_DATA_DIR: must be an absolute path/);
+  assert.throws(() => readConfig({ CLAWKER_DATA_DIR: '/d', CLAWKER_UPSTREAM_DNS: '1.1.1.1;rm -rf' }), /CLAWKER_UPSTREAM_DNS/);
+  assert.throws(() => readConfig({ CLAWKER_DATA_DIR: '/d', CLAWKER_STACK: 'Bad Name' }), /stack prefix/);
+});
