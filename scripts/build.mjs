@@ -3,23 +3,39 @@ import { build } from 'esbuild';
 
 const production = process.argv.includes('--production');
 
-/** Entry points: later issues add the control plane and the agent supervisor here. */
+const shared = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  outdir: 'dist',
+  // ssh2 (under dockerode) loads optional native addons (its crypto binding, cpu-features) inside
+  // try/catch and falls back to pure JavaScript: leave those requires to fail at run time.
+  external: ['*.node'],
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+/** Processes that run in VS Code's Node (20+) or the user's (engines: node >= 20). */
 const entryPoints = {
   extension: 'src/extension/extension.ts',
   server: 'src/server/server.ts',
   cli: 'src/cli/main.ts',
 };
 
-await build({
-  entryPoints,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  outdir: 'dist',
-  external: ['vscode'],
-  sourcemap: production ? false : 'linked',
-  minify: production,
-  legalComments: 'none',
-  logLevel: 'warning',
-});
+/**
+ * Processes that run inside our images, in the image's Node: node:20 on the default base, but
+ * Debian bookworm's nodejs 18 when the image is built on a plain Debian base (the test bed; see
+ * images/controlplane/Dockerfile). Hence a separate build with target node18. esbuild lowers only
+ * syntax: code reachable from these entries must not use APIs newer than Node 18 either.
+ * Later issues add the agent supervisor here.
+ */
+const imageEntryPoints = {
+  controlplane: 'src/controlplane/main.ts',
+};
+
+await Promise.all([
+  build({ ...shared, entryPoints, target: 'node20', external: [...shared.external, 'vscode'] }),
+  build({ ...shared, entryPoints: imageEntryPoints, target: 'node18' }),
+]);
