@@ -10,7 +10,7 @@
  * (checked against the real server in test/unit/egressEvents.test.ts). With `-log-format=json`
  * the same text is the record's `msg`.
  */
-import { type AgentRef, agentFields, checkedEvent, type EgressEvent, plainAddress } from './egressEvent';
+import { type AgentRef, agentFields, checkedEvent, type EgressEvent, plainAddress } from './eventSchema';
 
 export const COREDNS_LOG_MARKER = 'clawker-dns';
 

@@ -10,7 +10,7 @@
  * documented format, not with lines captured from Envoy.
  */
 import { isIP } from 'node:net';
-import { type AgentRef, agentFields, checkedEvent, type EgressEvent, parseEndpoint } from './egressEvent';
+import { type AgentRef, agentFields, checkedEvent, type EgressEvent, parseEndpoint } from './eventSchema';
 
 export interface EnvoyAccessLogContext {
   /** The agent behind a client address. */

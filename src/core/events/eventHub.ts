@@ -1,29 +1,36 @@
 /**
- * Fan-out of the event stream to API clients. Each subscriber gets a bounded buffer: a client that
- * reads slower than events arrive loses the oldest ones (counted, so it can say so) instead of
- * growing the control plane's memory. Publishing never waits for a subscriber.
+ * Fan-out of the event stream to API clients. Publishing never waits for a subscriber. A subscriber
+ * that writes to a stream passes it: while the stream's buffer is full (`writableNeedDrain`) its
+ * events wait in a bounded buffer that drops the oldest, and are written on 'drain'. So a client
+ * that reads slower than events arrive loses events (the listener is told how many) instead of
+ * growing the control plane's memory.
  */
 
-export interface EventBatch<T> {
-  readonly events: T[];
-  /** Events dropped since the previous batch because the buffer was full. */
-  readonly dropped: number;
+/** What a subscriber's listener writes to: an http.ServerResponse or any Writable. */
+export interface DrainableStream {
+  readonly writableNeedDrain: boolean;
+  once(event: 'drain', listener: () => void): unknown;
 }
 
-export interface HubOptions {
-  /** Events each subscriber may hold unread; default 1000. */
+export interface SubscribeOptions {
+  /** Events held while the stream is full; default the hub's (1000). */
   readonly bufferSize?: number;
+  /** Where the listener writes: delivery pauses while it needs to drain. */
+  readonly stream?: DrainableStream;
 }
 
-/** A fixed-capacity ring that overwrites its oldest entry. */
+/** `dropped`: events lost just before this one because the subscriber's buffer was full. */
+export type EventListener<T> = (event: T, dropped: number) => void;
+
+/** A fixed-capacity FIFO that overwrites its oldest entry when full. */
 class Ring<T> {
   private readonly items: (T | undefined)[];
   private head = 0;
   size = 0;
-  constructor(readonly capacity: number) {
+  constructor(private readonly capacity: number) {
     this.items = new Array<T | undefined>(capacity);
   }
-  /** Adds `item`; true when the oldest entry was overwritten to make room. */
+  /** Adds `item`; true when the oldest entry was dropped to make room. */
   push(item: T): boolean {
     const full = this.size === this.capacity;
     this.items[(this.head + this.size) % this.capacity] = item;
@@ -31,124 +38,94 @@ class Ring<T> {
     else this.size++;
     return full;
   }
-  drain(): T[] {
-    const out: T[] = [];
-    for (let i = 0; i < this.size; i++) {
-      const index = (this.head + i) % this.capacity;
-      out.push(this.items[index] as T);
-      this.items[index] = undefined;
-    }
+  shift(): T {
+    const item = this.items[this.head] as T;
+    this.items[this.head] = undefined;
+    this.head = (this.head + 1) % this.capacity;
+    this.size--;
+    return item;
+  }
+  clear(): void {
+    this.items.fill(undefined);
     this.head = 0;
     this.size = 0;
-    return out;
   }
 }
 
-export class Subscription<T> implements AsyncIterable<EventBatch<T>> {
+class Subscriber<T> {
   private readonly ring: Ring<T>;
-  private droppedSinceTake = 0;
-  private waiter: (() => void) | undefined;
-  private closed = false;
-  /** Every event this subscriber lost, over its life. */
-  totalDropped = 0;
+  private dropped = 0;
+  private waitingForDrain = false;
+  closed = false;
 
   constructor(
+    private readonly listener: EventListener<T>,
     capacity: number,
-    private readonly onClose: (s: Subscription<T>) => void,
+    private readonly stream: DrainableStream | undefined,
   ) {
     this.ring = new Ring(capacity);
   }
 
-  /** Called by the hub. */
-  deliver(event: T): void {
+  offer(event: T): void {
     if (this.closed) return;
-    if (this.ring.push(event)) {
-      this.droppedSinceTake++;
-      this.totalDropped++;
-    }
-    this.wake();
-  }
-
-  /** Events waiting, oldest first, and how many were dropped since the last take. */
-  take(): EventBatch<T> {
-    const batch = { events: this.ring.drain(), dropped: this.droppedSinceTake };
-    this.droppedSinceTake = 0;
-    return batch;
-  }
-
-  get pending(): number {
-    return this.ring.size;
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  /** Resolves when there is something to take, or the subscription is closed. */
-  ready(): Promise<void> {
-    if (this.closed || this.ring.size > 0 || this.droppedSinceTake > 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const previous = this.waiter;
-      this.waiter = () => {
-        previous?.();
-        resolve();
-      };
-    });
+    if (this.ring.push(event)) this.dropped++;
+    this.flush();
   }
 
   close(): void {
-    if (this.closed) return;
     this.closed = true;
-    this.ring.drain();
-    this.onClose(this);
-    this.wake();
+    this.ring.clear();
   }
 
-  /** Batches until closed: `for await (const { events, dropped } of hub.subscribe())`. */
-  async *[Symbol.asyncIterator](): AsyncIterator<EventBatch<T>> {
-    try {
-      for (;;) {
-        await this.ready();
-        if (this.closed) return;
-        yield this.take();
+  private flush(): void {
+    while (!this.closed && this.ring.size > 0 && !this.stream?.writableNeedDrain) {
+      const event = this.ring.shift();
+      const dropped = this.dropped;
+      this.dropped = 0;
+      try {
+        this.listener(event, dropped);
+      } catch {
+        this.close(); // a broken listener loses its subscription, not the hub
       }
-    } finally {
-      this.close();
     }
-  }
-
-  private wake(): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
+    if (!this.closed && this.ring.size > 0 && this.stream && !this.waitingForDrain) {
+      this.waitingForDrain = true;
+      this.stream.once('drain', () => {
+        this.waitingForDrain = false;
+        this.flush();
+      });
+    }
   }
 }
 
 export class EventHub<T> {
-  private readonly subscribers = new Set<Subscription<T>>();
+  private readonly subscribers = new Set<Subscriber<T>>();
   private readonly bufferSize: number;
 
-  constructor(options: HubOptions = {}) {
-    this.bufferSize = Math.max(1, Math.floor(options.bufferSize ?? 1000));
+  constructor(options: { readonly bufferSize?: number } = {}) {
+    this.bufferSize = capacityOf(options.bufferSize, 1000);
   }
 
-  subscribe(options: HubOptions = {}): Subscription<T> {
-    const capacity = Math.max(1, Math.floor(options.bufferSize ?? this.bufferSize));
-    const s = new Subscription<T>(capacity, (gone) => this.subscribers.delete(gone));
+  /** Adds a listener; returns the unsubscribe function. */
+  subscribe(listener: EventListener<T>, options: SubscribeOptions = {}): () => void {
+    const s = new Subscriber(listener, capacityOf(options.bufferSize, this.bufferSize), options.stream);
     this.subscribers.add(s);
-    return s;
+    return () => {
+      s.close();
+      this.subscribers.delete(s);
+    };
   }
 
   publish(event: T): void {
-    for (const s of this.subscribers) s.deliver(event);
+    for (const s of this.subscribers) {
+      if (s.closed) this.subscribers.delete(s);
+      else s.offer(event);
+    }
   }
 
   get subscriberCount(): number {
     return this.subscribers.size;
   }
-
-  /** Ends every subscription (their iterators finish). */
-  closeAll(): void {
-    for (const s of [...this.subscribers]) s.close();
-  }
 }
+
+const capacityOf = (n: number | undefined, fallback: number): number => (n !== undefined && Number.isFinite(n) && n >= 1 ? Math.floor(n) : fallback);

@@ -5,7 +5,7 @@
  *   12:00:02 denied     dev  dns A evil.example. NXDOMAIN (no rule names it)
  *   12:00:03 denied     dev  GET api.example.com/admin → 403 (a path rule)
  */
-import { type EgressEvent, formatEndpoint } from './egressEvent';
+import { type EgressEvent, formatEndpoint } from './eventSchema';
 
 /** Reasons in words; a reason missing here is shown as its word. */
 const REASON_WORDS: Record<string, string> = {
@@ -15,7 +15,7 @@ const REASON_WORDS: Record<string, string> = {
   route: 'a rule, to its listener',
   'catch-all': 'no route; catch-all',
   infra: 'the proxy',
-  bypass: 'bypass window open',
+  bypass: 'bypass window',
   gateway: 'the host (network gateway)',
   peer: 'another container on the network',
   'infra-port': 'a stack port agents do not use',
@@ -25,6 +25,7 @@ const REASON_WORDS: Record<string, string> = {
   protocol: 'neither TCP nor UDP',
   lockdown: 'lockdown',
   'docker-dns': "Docker's DNS off port 53",
+  disabled: 'firewall disabled for the agent',
   // CoreDNS
   'no-rule': 'no rule names it',
   'deny-rule': 'a deny rule',

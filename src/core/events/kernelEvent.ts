@@ -4,7 +4,7 @@
  * bpf/include/clawker_datapath.h), made into events. The kernel knows cgroups, boot-clock
  * nanoseconds and domain keys; the context turns them into agents, wall time and rule destinations.
  */
-import { type AgentRef, agentFields, checkedEvent, type EgressEvent, parseEndpoint, VERDICTS, type Verdict } from './egressEvent';
+import { type AgentRef, agentFields, checkedEvent, type EgressEvent, parseEndpoint, VERDICTS, type EgressVerdict } from './eventSchema';
 
 export interface KernelEventContext {
   /** Wall time of a CLOCK_BOOTTIME instant in nanoseconds (the kernel's clock for events). */
@@ -38,7 +38,7 @@ export function fromKernelEvent(raw: unknown, ctx: KernelEventContext): EgressEv
   try {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
     const r = raw as Record<string, unknown>;
-    if (!VERDICTS.includes(r.verdict as Verdict)) return undefined;
+    if (!VERDICTS.includes(r.verdict as EgressVerdict)) return undefined;
     const bootNs = unsigned(r.time);
     const cgroupId = unsigned(r.cgroupId);
     if (bootNs === undefined || cgroupId === undefined) return undefined;
@@ -56,7 +56,7 @@ export function fromKernelEvent(raw: unknown, ctx: KernelEventContext): EgressEv
     return checkedEvent({
       time: time.toISOString(),
       source: 'kernel',
-      verdict: r.verdict as Verdict,
+      verdict: r.verdict as EgressVerdict,
       ...agentFields(ctx.agentOf(cgroupId)),
       cgroupId,
       ...(domain ? { domain } : {}),
@@ -75,11 +75,3 @@ export function fromKernelEvent(raw: unknown, ctx: KernelEventContext): EgressEv
   }
 }
 
-/**
- * A `wallTimeOf` for the kernel's boot clock, from the seconds since boot (`/proc/uptime`, which
- * counts suspend like CLOCK_BOOTTIME) read at `nowMs`: accurate to the 10 ms of /proc/uptime.
- */
-export function bootClock(uptimeSeconds: number, nowMs: number): (bootNs: number) => Date {
-  const bootedAtMs = nowMs - uptimeSeconds * 1000;
-  return (bootNs) => new Date(bootedAtMs + bootNs / 1e6);
-}

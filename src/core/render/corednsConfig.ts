@@ -33,16 +33,16 @@ const nameVerdict = (r: NameResolution): NameVerdict => (r.verdict === 'forward'
 const refusalLog = (zone: string, apex: NameVerdict, sub: NameVerdict): string[] => (apex === 'forward' && sub === 'forward' ? [] : corednsLogDirective(zone, apex, sub));
 
 function allowedBlock(zone: string, apex: string | undefined, subdomains: string | undefined, forward: string, log: string[]): string[] {
-  const lines = [`${zone}:53 {`, ...log];
+  const lines = [`${zone}:53 {`];
   if (!apex) lines.push(...nxdomainFor(`^${escapeRegex(zone)}\\.$`));
   if (!subdomains) lines.push(...nxdomainFor(`^.+\\.${escapeRegex(zone)}\\.$`));
   lines.push('    template IN AAAA {', '        rcode NOERROR', '    }');
   if (forward !== DOCKER_DNS) lines.push(`    dnsbpf ${apex ?? '-'} ${subdomains ?? '-'}`);
-  lines.push(`    forward . ${forward}`, '}');
+  lines.push(`    forward . ${forward}`, ...log, '}');
   return lines;
 }
 
-const nxdomainBlock = (zone: string, log: string[]): string[] => [`${zone}:53 {`, ...log, '    template ANY ANY {', '        rcode NXDOMAIN', '    }', '}'];
+const nxdomainBlock = (zone: string, log: string[]): string[] => [`${zone}:53 {`, '    template ANY ANY {', '        rcode NXDOMAIN', '    }', ...log, '}'];
 
 export function renderCorefile(policy: Policy, options: CorednsOptions): string {
   const zones = new Set<string>();
