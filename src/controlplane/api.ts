@@ -12,8 +12,9 @@ import { type ControlPlane, ControlPlaneError } from './controlPlane';
 /** The event stream as the API serves it. */
 export interface EventSource {
   tail(n: number): unknown[];
-  /** Returns the unsubscribe function. */
-  subscribe(listener: (event: unknown) => void): () => void;
+  /** Returns the unsubscribe function. With `stream`, a client that stops reading loses the oldest
+   * events (counted) instead of growing the daemon's memory. */
+  subscribe(listener: (event: unknown, dropped: number) => void, options?: { stream?: NodeJS.WritableStream }): () => void;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -103,7 +104,13 @@ export function startApi(socketPath: string, controlPlane: ControlPlane, events:
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     for (const e of events.tail(tail)) res.write(`${JSON.stringify(e)}\n`);
     if (!follow) return void res.end();
-    const unsubscribe = events.subscribe((e) => res.write(`${JSON.stringify(e)}\n`));
+    const unsubscribe = events.subscribe(
+      (e, dropped) => {
+        if (dropped > 0) res.write(`${JSON.stringify({ time: new Date().toISOString(), source: 'controlplane', verdict: 'allowed', message: `${dropped} events not sent: this client read too slowly` })}\n`);
+        res.write(`${JSON.stringify(e)}\n`);
+      },
+      { stream: res },
+    );
     req.on('close', unsubscribe);
   }
 

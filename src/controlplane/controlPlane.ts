@@ -38,6 +38,8 @@ interface AgentRecord {
   readonly cgroupId: number;
   readonly cgroupDir: string;
   readonly guarded: boolean;
+  /** Its address on the firewall network: names DNS and proxy events. */
+  readonly ip: string;
   lockedDown: boolean;
 }
 
@@ -215,11 +217,9 @@ export class ControlPlane {
     const base = specs.find((s) => s.name === `clawker-${component}`)!;
     const renamed = { ...base, name: component === 'envoy' ? this.config.names.envoy : this.config.names.coredns };
     if (component === 'coredns') {
-      return {
-        ...renamed,
-        Env: [`CLAWKER_DNS_CACHE_MAP=${join(this.config.pinDir, 'dns_cache')}`],
-        HostConfig: { ...renamed.HostConfig, Binds: [`${this.config.pinDir}:${this.config.pinDir}`, `${join(this.config.stackDir, 'coredns')}:/etc/coredns:ro`] },
-      };
+      // The whole bpffs is mounted (a pin directory cannot be a mount target inside sysfs); the
+      // plugin is told which map to open.
+      return { ...renamed, Env: [`CLAWKER_DNS_CACHE_MAP=${join(this.config.pinDir, 'dns_cache')}`] };
     }
     // The official image's entrypoint switches to uid 101 with su-exec, which needs capabilities the
     // container does not have; Envoy runs as root without capabilities instead.
@@ -312,7 +312,8 @@ export class ControlPlane {
     }
     const disabled = this.state.disabled.includes(agent);
     const { cgroupId } = await this.bpf.enroll({ cgroupDir }, this.containerConfig(disabled ? ['disabled'] : []));
-    const record: AgentRecord = { agent, container: info.Id, cgroupId, cgroupDir, guarded, lockedDown: false };
+    const ip = info.NetworkSettings.Networks?.[this.config.names.network]?.IPAddress ?? '';
+    const record: AgentRecord = { agent, container: info.Id, cgroupId, cgroupDir, guarded, ip, lockedDown: false };
     this.agents.set(info.Id, record);
     const window = this.state.bypass[agent];
     if (window && (window.cgroupId !== cgroupId || Date.parse(window.until) <= Date.now())) this.endBypass(agent, 'expired');
@@ -507,6 +508,11 @@ export class ControlPlane {
 
   domainOfKey(key: string): string | undefined {
     return this.domains.get(key);
+  }
+
+  agentOfIp(ip: string): { agent: string; container: string } | undefined {
+    for (const r of this.agents.values()) if (r.ip === ip) return { agent: r.agent, container: r.container };
+    return undefined;
   }
 
   /** Agent attribution for the event stream. */

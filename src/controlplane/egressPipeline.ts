@@ -40,8 +40,12 @@ export class EgressPipeline implements EventSource {
 
   start(): void {
     void this.followKernel();
-    void this.followLogs(this.config.names.coredns, (line) => fromCorednsLog(line, { wallTime: new Date() }));
-    void this.followLogs(this.config.names.envoy, (line) => fromEnvoyAccessLog(line));
+    const agentOfIp = (ip: string) => {
+      const a = this.controlPlane.agentOfIp(ip);
+      return a ? { name: a.agent, container: a.container } : undefined;
+    };
+    void this.followLogs(this.config.names.coredns, (line) => fromCorednsLog(line, { wallTime: new Date(), agentOfIp }));
+    void this.followLogs(this.config.names.envoy, (line) => fromEnvoyAccessLog(line, { agentOfIp }));
   }
 
   stop(): void {
@@ -70,8 +74,8 @@ export class EgressPipeline implements EventSource {
     return this.log.readTail(n);
   }
 
-  subscribe(listener: (event: unknown) => void): () => void {
-    return this.hub.subscribe(listener);
+  subscribe(listener: (event: unknown, dropped: number) => void, options?: { stream?: NodeJS.WritableStream }): () => void {
+    return this.hub.subscribe(listener, options?.stream ? { stream: options.stream as never } : {});
   }
 
   private async followKernel(): Promise<void> {

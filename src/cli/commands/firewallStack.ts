@@ -148,6 +148,7 @@ export function registerFirewallStackCommands(firewall: Command): void {
         const status = await stackUp(docker(), stackOptions(settings, !!o.json));
         if (o.json) out(JSON.stringify(status, null, 2));
         else printStatus(status);
+        if (!status.components.every((c) => c.healthy)) process.exitCode = 1;
       }),
     );
 

@@ -142,7 +142,7 @@ async function waitReady(docker: Docker, client: ControlPlaneClient, o: StackOpt
     try {
       const status = await client.status();
       if (status.phase !== lastPhase) o.progress(`control plane: ${(lastPhase = status.phase)}`);
-      if (status.phase === 'ready' || status.phase === 'idle') return status;
+      if (status.phase === 'ready' || status.phase === 'idle') return await waitHealthy(client, o, status);
     } catch (e) {
       if (!(e instanceof ControlPlaneNotRunning)) throw e;
     }
@@ -150,6 +150,20 @@ async function waitReady(docker: Docker, client: ControlPlaneClient, o: StackOpt
   }
   throw new StackError(`the control plane was not ready within ${(o.timeoutMs ?? 120_000) / 1000} s (last: ${lastPhase || 'no answer'})`, `docker logs ${o.names.controlplane}`);
 }
+
+/** After start: the first probes may not have run yet; give the components a moment to answer. */
+async function waitHealthy(client: ControlPlaneClient, o: StackOptions, status: Status): Promise<Status> {
+  const deadline = Date.now() + HEALTH_WAIT_MS;
+  let current = status;
+  while (!current.components.every((c) => c.healthy) && Date.now() < deadline) {
+    await sleep(200);
+    current = await client.status();
+  }
+  for (const c of current.components) if (!c.healthy) o.progress(`${c.name} is not healthy: ${c.detail}${c.next ? ` (next: ${c.next})` : ''}`);
+  return current;
+}
+
+const HEALTH_WAIT_MS = 20_000;
 
 /**
  * Locks running agents down and stops the stack. With no control plane running, one is started first

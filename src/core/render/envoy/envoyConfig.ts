@@ -160,7 +160,9 @@ function plainHttpChain(rules: readonly NormalizedRule[], port: number): Json {
 const TLS_INSPECTOR = { name: 'envoy.filters.listener.tls_inspector', typed_config: typed(TYPES.tlsInspector) };
 
 function httpListener(name: string, port: number, chains: Json[]): Json {
-  return { '@type': `type.googleapis.com/${TYPES.listener}`, name, address: socketAddress('0.0.0.0', port), listener_filters: [TLS_INSPECTOR], filter_chains: chains };
+  // The listener's own access log records connections no filter chain takes (unknown SNI: flag NR),
+  // so the event stream sees those denials too.
+  return { '@type': `type.googleapis.com/${TYPES.listener}`, name, address: socketAddress('0.0.0.0', port), listener_filters: [TLS_INSPECTOR], filter_chains: chains, access_log: ACCESS_LOG };
 }
 
 const clusterName = (g: ListenerGroup): string => `${g.kind}:${g.key.split(':').slice(1, -1).join(':')}:${g.upstreamPort}`;
