@@ -106,9 +106,9 @@ const proxy = (): Promise<EnvoyRecord[]> => envoyRecords(names.envoy);
 const connsSince = async (n: number): Promise<EnvoyRecord[]> => (await proxy()).filter((r) => r.kind === 'conn').slice(n);
 const connCount = async (): Promise<number> => (await proxy()).filter((r) => r.kind === 'conn').length;
 
-async function startAgent(): Promise<string> {
+async function startAgent(agent = 'dev'): Promise<string> {
   const spec = agentContainerSpec({
-    agent: 'dev',
+    agent,
     image: PY_IMAGE,
     cmd: ['sleep', 'infinity'],
     names,
@@ -289,6 +289,24 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
     assert.ok(events.some((e) => e.source === 'controlplane' && /bypass for dev ended/.test(String(e.message))), 'the end of the bypass is audited');
   });
 
+  test('disable takes an agent out of the firewall (unrestricted, recorded); enable puts it back', async () => {
+    const before = (await inet.connections('literal')).length;
+    const d = await cli('firewall', 'disable', '--agent', 'dev');
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stderr, /can now reach any destination/);
+    await agent('tls', inet.address(HOST.literal), '443', 'disabled.example');
+    assert.equal((await inet.connections('literal')).length, before + 1, 'disabled: the origin is reached directly');
+    assert.equal((await fwStatus()).agents.find((a) => a.agent === 'dev')?.state, 'disabled');
+    await cliOk('firewall', 'enable', '--agent', 'dev');
+    const n = await connCount();
+    await agent('tls', inet.address(HOST.literal), '443', 'enabled.example');
+    await waitUntil('back on the proxy', async () => ((await connsSince(n)).length ? true : undefined));
+    assert.equal((await inet.connections('literal')).length, before + 1, 'enabled again: never the origin');
+    const unknown = await cli('firewall', 'enable', '--agent', 'nobody');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no running agent named nobody \(running: dev\)/);
+  });
+
   test('the event stream has kernel denials, DNS refusals with the blocked name, and attribution', async () => {
     await agent('udp', inet.address(HOST.literal), '9999');
     await agent('resolve', 'blocked.test');
@@ -313,14 +331,30 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
     await waitUntil('proxy healed', async () => ((await agent('tcp', inet.address(HOST.allowed), '7000')).ok ? true : undefined), 20_000, 250);
     // Control plane
     await runOk('docker', ['kill', names.controlplane]);
+    const literalBefore = (await inet.connections('literal')).length;
     const stillRouted = await agent('tls', inet.address(HOST.literal), '443', 'literal.example');
-    assert.ok((await inet.connections('literal')).length === 1, `without the control plane the kernel still enforces (${JSON.stringify(stillRouted)})`);
+    assert.equal((await inet.connections('literal')).length, literalBefore, `without the control plane the kernel still enforces (${JSON.stringify(stillRouted)})`);
     assert.equal((await agent('resolve', 'allowed.test')).ok, true, 'and allowed traffic keeps working');
     const add = await cli('firewall', 'add', 'added.test');
     assert.match(add.stderr, /not running/, 'a change is kept for the next start');
-    await cliOk('firewall', 'up');
-    assert.equal((await fwStatus()).agents.find((a) => a.agent === 'dev')?.state, 'enrolled', 're-enrolled by the new control plane');
-    assert.equal((await agent('resolve', 'added.test')).ok, true, 'the rule saved while it was down applies');
+    // An agent that starts while no control plane can enroll it is offline from its first
+    // instruction: the agents' cgroup is enrolled locked down.
+    const late = await startAgent('late');
+    const lateExec = async (...args: string[]) => JSON.parse((await runOk('docker', ['exec', late, 'python3', '/agent/agent.py', ...args])).trim().split('\n').pop()!) as Record<string, unknown>;
+    try {
+      const lateTcp = await lateExec('tcp', inet.address(HOST.allowed), '7000');
+      assert.equal(lateTcp.errno, 'EPERM', `an unenrolled agent has no egress: ${JSON.stringify(lateTcp)}`);
+      const lateDns = await lateExec('dns', inet.dnsIp, 'allowed.test');
+      assert.equal(lateDns.ok, false, `nor DNS: ${JSON.stringify(lateDns)}`);
+      await cliOk('firewall', 'up');
+      const s = await fwStatus();
+      assert.equal(s.agents.find((a) => a.agent === 'dev')?.state, 'enrolled', 're-enrolled by the new control plane');
+      assert.equal(s.agents.find((a) => a.agent === 'late')?.state, 'enrolled', 'the late agent is enrolled by the new control plane');
+      assert.equal((await agent('resolve', 'added.test')).ok, true, 'the rule saved while it was down applies');
+      assert.equal((await lateExec('resolve', 'allowed.test')).ok, true, 'and the late agent now follows the rules');
+    } finally {
+      await run('docker', ['rm', '-f', late]);
+    }
     // firewall down
     const down = await cli('firewall', 'down', '--json');
     assert.equal(down.code, 0, down.stderr);
