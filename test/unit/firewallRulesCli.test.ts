@@ -50,7 +50,7 @@ describe('add and remove, as the spec\'s "Blocked domains" section uses them', (
     const r = w.run('firewall', 'add', 'api.openai.com');
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'Added api.openai.com https:443 allow\n');
-    assert.match(r.stderr, /saved in .*rules\.json; the firewall stack is not running/);
+    assert.match(r.stderr, /saved in .*rules\.json; the firewall is not running, so the change applies when it starts/);
     assert.deepEqual(w.stored(), { version: 1, rules: [{ dst: 'api.openai.com', proto: 'https', port: '443', action: 'allow' }] });
     assert.equal(statSync(w.storeFile).mode & 0o777, 0o600);
 
@@ -260,7 +260,7 @@ describe('the store itself', () => {
     const r = workspace().run('firewall', 'reload');
     assert.equal(r.status, 2);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, /the firewall stack is not running .*nothing to reload; nothing was done/);
+    assert.match(r.stderr, /the firewall is not running, so there is nothing to reload; nothing was done/);
   });
 
   test('adds from parallel processes are all kept', async () => {
