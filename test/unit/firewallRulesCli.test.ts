@@ -23,7 +23,7 @@ after(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true }))
 let CLI = '';
 before(() => {
   CLI = join(tempDir(), 'cli.js');
-  buildSync({ entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: CLI, logLevel: 'error' });
+  buildSync({ entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: CLI, logLevel: 'error', external: ['*.node'] });
 });
 
 /** A project directory with its own store; `run` is the CLI there (no CLAWKER_DATA_DIR unless given). */
