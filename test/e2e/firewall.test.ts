@@ -56,10 +56,12 @@ function env(): NodeJS.ProcessEnv {
   };
 }
 
+let extraEnv: Record<string, string> = {};
+
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
   const started = performance.now();
   const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: env(), timeout: 180_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [CLI, ...args], { env: { ...env(), ...extraEnv }, timeout: 180_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -367,6 +369,25 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
     await cliOk('firewall', 'up');
     // `down` flushed the DNS cache: like any client after a resolver restart, the agent resolves again.
     await waitUntil('service and rules back after up', async () => {
+      if (!(await agent('resolve', 'allowed.test')).ok) return undefined;
+      return (await agent('tcp', inet.address(HOST.allowed), '7000')).ok ? true : undefined;
+    }, 20_000, 250);
+  });
+  test('when the last agent exits the stack drains (routes, cache flushed; CoreDNS and Envoy stopped) and the next agent brings it back', async () => {
+    await cliOk('firewall', 'down');
+    extraEnv = { CLAWKER_DRAIN_AFTER_MS: '1000' };
+    await cliOk('firewall', 'up');
+    await run('docker', ['rm', '-f', agentName]);
+    await waitUntil('idle', async () => ((await fwStatus()).phase === 'idle' ? true : undefined), 20_000, 250);
+    const gone = await run('docker', ['inspect', names.coredns]);
+    assert.notEqual(gone.code, 0, 'CoreDNS stopped');
+    assert.notEqual((await run('docker', ['inspect', names.envoy])).code, 0, 'Envoy stopped');
+    agentName = await startAgent();
+    await waitUntil('ready again, agent enrolled', async () => {
+      const s = await fwStatus();
+      return s.phase === 'ready' && s.agents.some((a) => a.agent === 'dev' && a.state === 'enrolled') ? true : undefined;
+    }, 30_000, 250);
+    await waitUntil('service back', async () => {
       if (!(await agent('resolve', 'allowed.test')).ok) return undefined;
       return (await agent('tcp', inet.address(HOST.allowed), '7000')).ok ? true : undefined;
     }, 20_000, 250);
