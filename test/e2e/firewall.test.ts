@@ -332,7 +332,10 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
     assert.deepEqual(await inet.connections('allowed'), [], 'never the origin');
     await waitUntil('proxy healed', async () => ((await agent('tcp', inet.address(HOST.allowed), '7000')).ok ? true : undefined), 20_000, 250);
     // Control plane
+    // A bypass outlives a dead control plane only until its deadline: the kernel closes it.
+    await cliOk('firewall', 'bypass', '2s', '--agent', 'dev');
     await runOk('docker', ['kill', names.controlplane]);
+    await sleep(2500);
     const literalBefore = (await inet.connections('literal')).length;
     const stillRouted = await agent('tls', inet.address(HOST.literal), '443', 'literal.example');
     assert.equal((await inet.connections('literal')).length, literalBefore, `without the control plane the kernel still enforces (${JSON.stringify(stillRouted)})`);
@@ -354,6 +357,8 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
       assert.equal(s.agents.find((a) => a.agent === 'late')?.state, 'enrolled', 'the late agent is enrolled by the new control plane');
       assert.equal((await agent('resolve', 'added.test')).ok, true, 'the rule saved while it was down applies');
       assert.equal((await lateExec('resolve', 'allowed.test')).ok, true, 'and the late agent now follows the rules');
+      const audit = (await cliOk('firewall', 'events', '--json', '--tail', '5000')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.ok(audit.some((e) => e.source === 'controlplane' && /bypass for dev ended \(expired\)/.test(String(e.message))), 'the new control plane records the end of the bypass that expired while none ran');
     } finally {
       await run('docker', ['rm', '-f', late]);
     }

@@ -169,6 +169,10 @@ func main() {
 
 async function goPrintedKernelEvents(): Promise<unknown[]> {
   const bpfman = join(ROOT, 'images', 'controlplane', 'bpfman');
+  // The datapath package embeds the compiled object (not committed): build it first, as CI's fresh
+  // clone has not run the e2e suite yet.
+  const made = await run('make', ['-C', join(ROOT, 'bpf'), '../images/controlplane/bpfman/datapath/bpf/bpf_sock.o'], ROOT, process.env);
+  assert.equal(made.code, 0, `make -C bpf (the datapath object bpfman embeds) failed:\n${made.stderr}${made.stdout}`);
   const dir = tempDir('clawker-kernel-events-');
   fs.writeFileSync(join(dir, 'go.mod'), `module eventprinter\n\ngo 1.26.0\n\nrequire clawker.dev/controlplane/bpfman v0.0.0\n\nreplace clawker.dev/controlplane/bpfman => ${bpfman}\n`);
   fs.copyFileSync(join(bpfman, 'go.sum'), join(dir, 'go.sum'));
