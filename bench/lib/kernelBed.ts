@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BPFMAN, buildBpfman } from '../../test/e2e/datapath-testbed';
-import { BASE_IMAGE, BPFFS_DIR, cgroup2DirOfPid, containerPid, findExecutable, removeContainer, ROOT, run, runOk } from '../../test/e2e/testbed';
+import { BASE_IMAGE, BPFFS_DIR, cgroup2DirOfPid, containerPid, findExecutable, pidAlive, removeContainer, removeObjectsOfDeadRuns, ROOT, run, runOk } from '../../test/e2e/testbed';
 
 export const BENCH_LABEL = 'dev.clawker.bench.pid';
 export const BENCH_PREFIX = 'clawker-bench';
@@ -34,27 +34,10 @@ export interface Container {
   readonly pid: number;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Containers, networks and pin directories left by a bench run that no longer exists. */
 export async function sweepStaleBench(): Promise<void> {
-  const ps = await runOk('docker', ['ps', '-a', '--filter', `label=${BENCH_LABEL}`, '--format', `{{.ID}} {{.Label "${BENCH_LABEL}"}}`]);
-  for (const line of ps.split('\n').filter(Boolean)) {
-    const [id = '', pid = ''] = line.split(' ');
-    if (id && !pidAlive(Number(pid))) await removeContainer(id);
-  }
-  const nets = await runOk('docker', ['network', 'ls', '--filter', `label=${BENCH_LABEL}`, '--format', `{{.Name}} {{.Label "${BENCH_LABEL}"}}`]);
-  for (const line of nets.split('\n').filter(Boolean)) {
-    const [name = '', pid = ''] = line.split(' ');
-    if (name && !pidAlive(Number(pid))) await run('docker', ['network', 'rm', name]);
-  }
+  await removeObjectsOfDeadRuns('container', BENCH_LABEL);
+  await removeObjectsOfDeadRuns('network', BENCH_LABEL);
   if (!existsSync(BPFFS_DIR)) return;
   for (const entry of readdirSync(BPFFS_DIR)) {
     const m = new RegExp(`^${BENCH_PREFIX}-(\\d+)$`).exec(entry);

@@ -22,7 +22,8 @@ import type { ControlPlaneConfig } from './config';
 import { probeDatapath, probeHttp } from './health';
 import { type PersistedState, readState, writeState } from './persistedState';
 import { COREFILE, renderStack } from './ruleRenderer';
-import { ensureService, inspectContainer, primeAgentsCgroup, removeService, type ServiceSpec, signalService } from './stackContainers';
+import { inspectContainer } from '../platform/docker/containers';
+import { ensureService, primeAgentsCgroup, removeService, type ServiceSpec, signalService } from './stackContainers';
 
 /** Where the control plane reports what happens (progress lines, and audit events for the event stream). */
 export interface ControlPlaneReporter {

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { type EgressEvent, fromCorednsLog, fromEnvoyAccessLog, fromKernelEvent } from '../core/events/egressEvent';
 import { EventHub } from '../core/events/eventHub';
+import { demuxLogFrames } from '../platform/docker/containers';
 import { EventLog } from '../platform/events/eventLog';
 import type { Bpfman } from '../platform/bpf/bpfman';
 import type { EventSource } from './api';
@@ -110,19 +111,13 @@ export class EgressPipeline implements EventSource {
     while (!this.stopped) {
       try {
         const stream = (await this.docker.getContainer(container).logs({ stdout: true, stderr: true, follow: true, since })) as unknown as NodeJS.ReadableStream;
-        let pending = Buffer.alloc(0);
+        let pending: Buffer = Buffer.alloc(0);
         for await (const chunk of stream) {
-          pending = Buffer.concat([pending, chunk as Buffer]);
-          // Docker frames each write: 8-byte header (stream, 0, 0, 0, size BE32), then the bytes.
-          while (pending.length >= 8) {
-            const size = pending.readUInt32BE(4);
-            if (pending.length < 8 + size) break;
-            const text = pending.subarray(8, 8 + size).toString('utf8');
-            pending = pending.subarray(8 + size);
-            for (const line of text.split('\n')) {
-              const event = line.trim() ? parse(line) : undefined;
-              if (event) this.publish(event);
-            }
+          const { text, rest } = demuxLogFrames(Buffer.concat([pending, chunk as Buffer]));
+          pending = rest;
+          for (const line of text.split('\n')) {
+            const event = line.trim() ? parse(line) : undefined;
+            if (event) this.publish(event);
           }
           if (this.stopped) break;
         }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import type { ContainerSpec } from '../core/stack/containerSpecs';
 import { LABEL_STACK, managedLabels } from '../core/stack/labels';
+import { imageExists, inspectContainer, isNotFound } from '../platform/docker/containers';
 
 const LABEL_SPEC_HASH = 'dev.clawker.spec-hash';
 
@@ -15,27 +16,6 @@ export interface ServiceSpec extends ContainerSpec {
 }
 
 const specHash = (spec: ServiceSpec): string => createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
-
-const notFound = (e: unknown): boolean => (e as { statusCode?: number }).statusCode === 404;
-
-export async function inspectContainer(docker: Docker, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
-  try {
-    return await docker.getContainer(name).inspect();
-  } catch (e) {
-    if (notFound(e)) return undefined;
-    throw e;
-  }
-}
-
-export async function imageExists(docker: Docker, image: string): Promise<boolean> {
-  try {
-    await docker.getImage(image).inspect();
-    return true;
-  } catch (e) {
-    if (notFound(e)) return false;
-    throw e;
-  }
-}
 
 /**
  * Makes the container run with exactly this spec: kept if it already has it (started if stopped),
@@ -74,7 +54,7 @@ export async function removeService(docker: Docker, name: string): Promise<boole
     await docker.getContainer(name).remove({ force: true });
     return true;
   } catch (e) {
-    if (notFound(e)) return false;
+    if (isNotFound(e)) return false;
     throw e;
   }
 }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLIENT_PY, STANDIN_PY } from './datapath-scripts';
 import {
-  BASE_IMAGE, BPF_DIR, BPFFS_DIR, E2E_PID_LABEL, cgroup2DirOfPid, containerPid, removeContainer, run, runOk,
+  BASE_IMAGE, BPF_DIR, BPFFS_DIR, E2E_PID_LABEL, cgroup2DirOfPid, containerPid, removeContainer, removeObjectsOfDeadRuns, run, runOk,
   uniqueName,
 } from './testbed';
 
@@ -115,17 +115,7 @@ export async function ensurePythonImage(): Promise<void> {
 
 /** Remove networks left by a killed run of these suites (containers and pin dirs: sweepStale). */
 export async function sweepStaleNetworks(): Promise<void> {
-  const out = await runOk('docker', ['network', 'ls', '--filter', `label=${E2E_PID_LABEL}`, '--format', `{{.Name}} {{.Label "${E2E_PID_LABEL}"}}`]);
-  for (const line of out.split('\n').filter(Boolean)) {
-    const [name = '', pid = ''] = line.split(' ');
-    let alive = true;
-    try {
-      process.kill(Number(pid), 0);
-    } catch (e) {
-      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (name && !alive) await run('docker', ['network', 'rm', name]);
-  }
+  await removeObjectsOfDeadRuns('network', E2E_PID_LABEL);
 }
 
 export class DatapathBed {

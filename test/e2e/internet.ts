@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { DNS_PY, ENVOY_PY, ORIGIN_PY } from './internet-scripts';
-import { E2E_PID_LABEL, removeContainer, run, runOk, uniqueName } from './testbed';
+import { E2E_PID_LABEL, pidAlive, removeContainer, run, runOk, uniqueName } from './testbed';
 
 /** One DNS question the internet's resolver answered. */
 export interface DnsQueryRecord {
@@ -346,15 +346,6 @@ export class TestInternet {
     }
     rmSync(this.scriptsDir, { recursive: true, force: true });
     return errors;
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -199,7 +199,8 @@ export async function containerGateway(id: string): Promise<string> {
   return gw;
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether the process that labelled something is still running (EPERM: alive, not ours to signal). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -208,13 +209,21 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Remove Docker containers or networks whose `label` names a process that is gone (a killed run). */
+export async function removeObjectsOfDeadRuns(kind: 'container' | 'network', label: string): Promise<void> {
+  const listing = kind === 'container' ? ['ps', '-a'] : ['network', 'ls'];
+  const out = await runOk('docker', [...listing, '--filter', `label=${label}`, '--format', `{{${kind === 'container' ? '.ID' : '.Name'}}} {{.Label "${label}"}}`]);
+  for (const line of out.split('\n').filter(Boolean)) {
+    const [ref = '', pid = ''] = line.split(' ');
+    if (!ref || pidAlive(Number(pid))) continue;
+    if (kind === 'container') await removeContainer(ref);
+    else await run('docker', ['network', 'rm', ref]);
+  }
+}
+
 /** Remove containers and bpffs pin dirs left by an e2e run whose process no longer exists (killed runs). */
 export async function sweepStale(): Promise<void> {
-  const ps = await runOk('docker', ['ps', '-a', '--filter', `label=${E2E_PID_LABEL}`, '--format', `{{.ID}} {{.Label "${E2E_PID_LABEL}"}}`]);
-  for (const line of ps.split('\n').filter(Boolean)) {
-    const [id = '', pid = ''] = line.split(' ');
-    if (id && !pidAlive(Number(pid))) await removeContainer(id);
-  }
+  await removeObjectsOfDeadRuns('container', E2E_PID_LABEL);
   if (!existsSync(BPFFS_DIR)) return;
   for (const entry of readdirSync(BPFFS_DIR)) {
     const m = new RegExp(`^${E2E_PREFIX}-[a-z0-9]+-(\\d+)-[0-9a-f]+$`).exec(entry);

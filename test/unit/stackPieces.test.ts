@@ -9,6 +9,7 @@ import { agentContainerSpec } from '../../src/core/stack/agentSpec';
 import { agentsCgroupDir, agentsCgroupParent, containerCgroupDir } from '../../src/core/stack/cgroupPaths';
 import { stackNames } from '../../src/core/stack/stackNames';
 import { readConfig } from '../../src/controlplane/config';
+import { demuxLogFrames } from '../../src/platform/docker/containers';
 
 test('durations: Go-style units add up; a bare number or nothing is refused with the expected form', () => {
   assert.deepEqual(parseDuration('5m'), { seconds: 300 });
@@ -76,4 +77,21 @@ test("the control plane's environment: defaults from the spec, every wrong value
   assert.throws(() => readConfig({ CLAWKER_DATA_DIR: 'relative' }), /CLAWKER_DATA_DIR: must be an absolute path/);
   assert.throws(() => readConfig({ CLAWKER_DATA_DIR: '/d', CLAWKER_UPSTREAM_DNS: '1.1.1.1;rm -rf' }), /CLAWKER_UPSTREAM_DNS/);
   assert.throws(() => readConfig({ CLAWKER_DATA_DIR: '/d', CLAWKER_STACK: 'Bad Name' }), /stack prefix/);
+});
+
+test("Docker's log framing: complete frames become text, a torn last frame is kept for the next chunk", () => {
+  const frame = (stream: number, text: string): Buffer => {
+    const body = Buffer.from(text);
+    const header = Buffer.alloc(8);
+    header[0] = stream;
+    header.writeUInt32BE(body.length, 4);
+    return Buffer.concat([header, body]);
+  };
+  const whole = Buffer.concat([frame(1, 'one\n'), frame(2, 'two\n'), frame(1, 'three\n')]);
+  const cut = whole.length - 3;
+  const first = demuxLogFrames(whole.subarray(0, cut));
+  assert.equal(first.text, 'one\ntwo\n');
+  const second = demuxLogFrames(Buffer.concat([first.rest, whole.subarray(cut)]));
+  assert.equal(second.text, 'three\n');
+  assert.equal(second.rest.length, 0);
 });

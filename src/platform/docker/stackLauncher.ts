@@ -11,6 +11,7 @@ import type { DownResult, Status } from '../../core/stack/controlPlaneApi';
 import { LABEL_STACK } from '../../core/stack/labels';
 import type { StackNames } from '../../core/stack/stackNames';
 import { ControlPlaneClient, ControlPlaneNotRunning } from '../controlPlaneClient';
+import { demuxLogFrames, imageExists, inspectContainer, isNotFound } from './containers';
 import { ensureFirewallNetwork } from './firewallNetwork';
 
 export interface StackOptions {
@@ -36,38 +37,10 @@ export class StackError extends Error {
   }
 }
 
-const notFound = (e: unknown): boolean => (e as { statusCode?: number }).statusCode === 404;
-
-async function imagePresent(docker: Docker, image: string): Promise<boolean> {
-  try {
-    await docker.getImage(image).inspect();
-    return true;
-  } catch (e) {
-    if (notFound(e)) return false;
-    throw e;
-  }
-}
-
-async function containerState(docker: Docker, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
-  try {
-    return await docker.getContainer(name).inspect();
-  } catch (e) {
-    if (notFound(e)) return undefined;
-    throw e;
-  }
-}
-
 async function lastLogLines(docker: Docker, name: string, n = 15): Promise<string> {
   try {
     const buffer = (await docker.getContainer(name).logs({ stdout: true, stderr: true, tail: n, follow: false })) as unknown as Buffer;
-    // Docker multiplexes stdout/stderr with 8-byte frame headers when there is no TTY.
-    const lines: string[] = [];
-    for (let i = 0; i + 8 <= buffer.length; ) {
-      const size = buffer.readUInt32BE(i + 4);
-      lines.push(buffer.subarray(i + 8, i + 8 + size).toString('utf8'));
-      i += 8 + size;
-    }
-    return lines.join('').trimEnd();
+    return demuxLogFrames(buffer).text.trimEnd();
   } catch {
     return '';
   }
@@ -80,11 +53,11 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
   const network = await ensureFirewallNetwork(docker, o.names.network);
   o.progress(`network ${network.name}: ${network.subnet}${network.created ? ' (created)' : ''}; Envoy ${network.envoy}, CoreDNS ${network.coredns}, control plane ${network.controlplane}`);
   for (const image of [o.images.controlplane, o.images.coredns]) {
-    if (!(await imagePresent(docker, image))) throw new StackError(`image ${image} is not on this machine`, 'build the stack images: npm run images');
+    if (!(await imageExists(docker, image))) throw new StackError(`image ${image} is not on this machine`, 'build the stack images: npm run images');
   }
-  if (!(await imagePresent(docker, o.images.envoy))) o.progress(`warning: ${o.images.envoy} is not on this machine; TCP egress will fail closed until it is (docker pull ${o.images.envoy})`);
+  if (!(await imageExists(docker, o.images.envoy))) o.progress(`warning: ${o.images.envoy} is not on this machine; TCP egress will fail closed until it is (docker pull ${o.images.envoy})`);
 
-  const existing = await containerState(docker, o.names.controlplane);
+  const existing = await inspectContainer(docker, o.names.controlplane);
   if (existing?.State.Running) {
     try {
       const status = await client.status();
@@ -134,7 +107,7 @@ async function waitReady(docker: Docker, client: ControlPlaneClient, o: StackOpt
   const deadline = Date.now() + (o.timeoutMs ?? 120_000);
   let lastPhase = '';
   while (Date.now() < deadline) {
-    const state = await containerState(docker, o.names.controlplane);
+    const state = await inspectContainer(docker, o.names.controlplane);
     if (!state?.State.Running) {
       const logs = await lastLogLines(docker, o.names.controlplane);
       throw new StackError(`the control plane stopped (${state ? `exit ${state.State.ExitCode}` : 'container gone'})${logs ? `:\n${logs}` : ''}`, `docker logs ${o.names.controlplane}`);
@@ -176,8 +149,7 @@ export async function stackDown(docker: Docker, o: StackOptions): Promise<DownRe
     result = await client.down();
   } catch (e) {
     if (!(e instanceof ControlPlaneNotRunning)) throw e;
-    const network = await containerState(docker, o.names.controlplane);
-    if (network) await docker.getContainer(o.names.controlplane).remove({ force: true });
+    if (await inspectContainer(docker, o.names.controlplane)) await docker.getContainer(o.names.controlplane).remove({ force: true });
     o.progress('control plane not running: starting it to lock agents down');
     await stackUp(docker, o);
     result = await client.down();
@@ -188,7 +160,7 @@ export async function stackDown(docker: Docker, o: StackOptions): Promise<DownRe
       await docker.getContainer(name).remove({ force: true });
       removed.push(name);
     } catch (e) {
-      if (!notFound(e)) throw e;
+      if (!isNotFound(e)) throw e;
     }
   }
   return { ...result, removed };
