@@ -22,6 +22,8 @@ const entryPoints = {
   extension: 'src/extension/extension.ts',
   server: 'src/server/server.ts',
   cli: 'src/cli/main.ts',
+  // The host proxy runs on the user's machine, started by the lifecycle code (src/hostproxy/).
+  hostproxy: 'src/hostproxy/main.ts',
 };
 
 /**
@@ -29,10 +31,11 @@ const entryPoints = {
  * Debian bookworm's nodejs 18 when the image is built on a plain Debian base (the test bed; see
  * images/controlplane/Dockerfile). Hence a separate build with target node18. esbuild lowers only
  * syntax: code reachable from these entries must not use APIs newer than Node 18 either.
- * Later issues add the agent supervisor here.
  */
 const imageEntryPoints = {
   controlplane: 'src/controlplane/main.ts',
+  // PID 1 of every agent container (images/agent).
+  agentd: 'src/agentd/main.ts',
 };
 
 await Promise.all([

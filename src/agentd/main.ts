@@ -1,0 +1,1 @@
+// Placeholder: the agent supervisor (issue 5) replaces this file.

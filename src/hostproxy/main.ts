@@ -1,0 +1,1 @@
+// Placeholder: the host proxy (issue 5) replaces this file.
