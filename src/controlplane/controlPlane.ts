@@ -24,6 +24,10 @@ import { type PersistedState, readState, writeState } from './persistedState';
 import { COREFILE, renderStack } from './ruleRenderer';
 import { inspectContainer } from '../platform/docker/containers';
 import { ensureService, primeAgentsCgroup, removeService, type ServiceSpec, signalService } from './stackContainers';
+import { LABEL_SUPERVISOR, SUPERVISOR_AGENTD } from '../core/agents/agentContract';
+import { issueControlPlaneSessionCertificate } from '../core/pki/sessionCertificate';
+import { loadOrCreateCa } from '../platform/caStore';
+import { type SessionCredentials, startAgentCommand } from './agentSession';
 
 /** Where the control plane reports what happens (progress lines, and audit events for the event stream). */
 export interface ControlPlaneReporter {
@@ -76,6 +80,8 @@ export class ControlPlane {
   private probeTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private knowsCapBpf = true;
+  /** The session client certificate, for the CA it was issued by (re-issued after a CA rotation). */
+  private session: { caFingerprint: string; credentials: SessionCredentials } | undefined;
   /** Domain key (0x…) → rule destination, from the last render: names kernel events. */
   private domains = new Map<string, string>();
 
@@ -320,7 +326,36 @@ export class ControlPlane {
     if (window && (window.cgroupId !== cgroupId || Date.parse(window.until) <= Date.now())) this.endBypass(agent, 'expired');
     else if (window) this.armBypassTimer(agent, Date.parse(window.until));
     this.report.audit(`agent ${agent} enrolled${disabled ? ' (disabled: egress unrestricted)' : ''}`, { agent, container: info.Id, cgroupId, verdict: disabled ? 'bypassed' : 'allowed' });
+    // Only now, with its egress enforced, may the agent's command run. Outside the queue: the
+    // supervisor may still be booting, and nothing else should wait for it.
+    if (info.Config.Labels?.[LABEL_SUPERVISOR] === SUPERVISOR_AGENTD) void this.startCommand(record, info.Name.replace(/^\//, ''));
     return record;
+  }
+
+  private async sessionCredentials(): Promise<SessionCredentials> {
+    const { ca } = await loadOrCreateCa(this.config.caDir);
+    const caFingerprint = ca.certificate.fingerprint256;
+    if (this.session?.caFingerprint !== caFingerprint) {
+      const issued = issueControlPlaneSessionCertificate(ca);
+      this.session = { caFingerprint, credentials: { caPem: ca.certificatePem, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem } };
+    }
+    return this.session.credentials;
+  }
+
+  /** Tells the agent's supervisor to start its command (idempotent: a running command is left alone). */
+  private async startCommand(record: AgentRecord, containerName: string): Promise<void> {
+    try {
+      const response = await startAgentCommand(await this.sessionCredentials(), { ip: record.ip, containerName }, {
+        isCancelled: () => this.stopped || this.agents.get(record.container) !== record,
+      });
+      this.report.audit(`agent ${record.agent}: command ${response.state === 'running' ? `running (pid ${response.pid ?? '?'})` : response.state ?? 'started'}`, {
+        agent: record.agent,
+        container: record.container,
+      });
+    } catch (e) {
+      if (this.agents.get(record.container) !== record) return; // it exited meanwhile
+      this.report.warn(`agent ${record.agent}: its command was not started: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   private async unenrollAgent(containerId: string): Promise<void> {

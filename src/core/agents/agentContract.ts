@@ -41,6 +41,13 @@ export const SESSION_FILES = {
 export const HOST_PROXY_DIR = `${RUN_DIR}/hostproxy`;
 export const HOST_PROXY_TOKEN_FILE = `${HOST_PROXY_DIR}/token`;
 
+/**
+ * Label on agent containers whose PID 1 is agentd: the control plane starts their command over the
+ * session once it has enrolled them. (Containers without it are enrolled, never sessioned.)
+ */
+export const LABEL_SUPERVISOR = 'dev.clawker.supervisor';
+export const SUPERVISOR_AGENTD = 'agentd';
+
 /** The supervisor's mutual-TLS session: the port it listens on inside the container (on clawker-net). */
 export const AGENTD_SESSION_PORT = 17443;
 /** The only peer the supervisor accepts: a client certificate with this CN, chained to the clawker CA. */
