@@ -17,7 +17,8 @@
  *   port 53, TCP or UDP, any address         -> CoreDNS:53                  redirected
  *   127.0.0.11 (Docker's resolver), not 53   deny                           denied
  *   loopback 127/8, 0.0.0.0                  allow                          allowed
- *   the gateway                              deny (before any subnet rule)  denied
+ *   the gateway, TCP to host_proxy_port      allow (the host proxy; not 0)  allowed
+ *   the gateway, anything else               deny (before any subnet rule)  denied
  *   Envoy on 10000-19999                     allow                          allowed
  *   Envoy or CoreDNS on any other port       deny (admin, health)           denied
  *   another member of the network            deny                           denied
@@ -179,9 +180,14 @@ static __always_inline void decide4(const struct container_config *cfg, __be32 d
 		set(d, VERDICT_ALLOWED, REASON_LOOPBACK);
 		return;
 	}
-	/* Gateway lockdown comes before every subnet rule: the gateway is inside the subnet. */
+	/* Gateway lockdown comes before every subnet rule: the gateway is inside the subnet. Its one
+	 * exception, the host proxy, is decided here too, so it can open nothing but TCP to that
+	 * one port (lockdown, bypass and DNS were decided above). */
 	if (dst == cfg->gateway_ip4) {
-		set(d, VERDICT_DENIED, REASON_GATEWAY);
+		if (l4 == L4_TCP && cfg->host_proxy_port && port == cfg->host_proxy_port)
+			set(d, VERDICT_ALLOWED, REASON_HOST_PROXY);
+		else
+			set(d, VERDICT_DENIED, REASON_GATEWAY);
 		return;
 	}
 	if (dst == cfg->envoy_ip4) {

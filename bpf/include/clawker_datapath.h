@@ -49,12 +49,17 @@ enum container_flags {
 struct container_config {
 	__be32 envoy_ip4;    /* Envoy (<network>.200) */
 	__be32 coredns_ip4;  /* CoreDNS (<network>.201) */
-	__be32 gateway_ip4;  /* the bridge gateway: always refused */
+	__be32 gateway_ip4;  /* the bridge gateway (the host): refused, but for the host proxy */
 	__be32 net_addr4;    /* the firewall network, e.g. 172.20.0.0 ... */
 	__be32 net_mask4;    /* ... with mask 255.255.0.0: other members are refused */
 	__u32 flags;         /* enum container_flags */
 	__u32 events_rate;   /* events per second this cgroup may emit (token bucket refill) */
 	__u32 events_burst;  /* bucket size; 0 disables events for this cgroup */
+	/* The host proxy: the one TCP port of gateway_ip4 agents may connect to (unchanged), host
+	 * order; 0: none. Nothing else of the gateway opens: other ports, UDP, and a locked-down
+	 * container are still refused. */
+	__u16 host_proxy_port;
+	__u8 pad[6];         /* zero; keeps the size a multiple of 8 */
 };
 
 /* ---- route_map: ARRAY_OF_MAPS, one slot (key 0) holding the current route table -------------
@@ -115,6 +120,7 @@ enum reason {
 	REASON_LOCKDOWN = 14,       /* denied: CONTAINER_F_LOCKDOWN */
 	REASON_DOCKER_DNS = 15,     /* denied: Docker's embedded resolver on a port other than 53 */
 	REASON_DISABLED = 16,       /* bypassed: CONTAINER_F_DISABLED (firewall disable) */
+	REASON_HOST_PROXY = 17,     /* allowed: TCP to the host proxy (gateway:host_proxy_port) */
 };
 
 enum hook {
@@ -168,7 +174,8 @@ struct sock_orig_dst {
 };
 
 #ifdef __bpf__
-_Static_assert(sizeof(struct container_config) == 32, "container_config layout");
+_Static_assert(sizeof(struct container_config) == 40, "container_config layout");
+_Static_assert(__builtin_offsetof(struct container_config, host_proxy_port) == 32, "container_config layout");
 _Static_assert(sizeof(struct route_key) == 16, "route_key layout");
 _Static_assert(sizeof(struct route_value) == 2, "route_value layout");
 _Static_assert(sizeof(struct dns_cache_value) == 16, "dns_cache_value layout");

@@ -5,6 +5,7 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import { HOST_PROXY_PORT } from '../core/agents/agentContract';
 import { DEFAULT_UPSTREAM_DNS } from '../core/config/settingsSchema';
 import { CONTROL_SOCKET } from '../core/stack/controlPlaneApi';
 import { DEFAULT_STACK_PREFIX, stackNames, type StackNames } from '../core/stack/stackNames';
@@ -34,6 +35,8 @@ const envSchema = z.object({
   /** After the last agent exits, wait this long before draining the stack. */
   CLAWKER_DRAIN_AFTER_MS: z.coerce.number().int().min(0).default(10_000),
   CLAWKER_PROBE_INTERVAL_MS: z.coerce.number().int().min(100).default(1000),
+  /** The host proxy's TCP port on the network gateway, the one port of the gateway agents may reach; 0: none. */
+  CLAWKER_HOST_PROXY_PORT: z.coerce.number().int().min(0).max(65535).default(HOST_PROXY_PORT),
 });
 
 export interface ControlPlaneConfig {
@@ -48,6 +51,8 @@ export interface ControlPlaneConfig {
   readonly healAfterMs: number;
   readonly drainAfterMs: number;
   readonly probeIntervalMs: number;
+  /** The host proxy's TCP port on the gateway, which the datapath lets agents reach (0: none). */
+  readonly hostProxyPort: number;
   readonly socketPath: string;
   /** Rendered configuration: envoy/, coredns/, bpf/ (host path = container path: the data dir is mounted at the same path). */
   readonly stackDir: string;
@@ -76,6 +81,7 @@ export function readConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     healAfterMs: e.CLAWKER_HEAL_AFTER_MS,
     drainAfterMs: e.CLAWKER_DRAIN_AFTER_MS,
     probeIntervalMs: e.CLAWKER_PROBE_INTERVAL_MS,
+    hostProxyPort: e.CLAWKER_HOST_PROXY_PORT,
     socketPath: join(dataDir, CONTROL_SOCKET),
     stackDir: join(dataDir, 'firewall', 'stack'),
     caDir: join(dataDir, 'firewall', 'ca'),

@@ -166,7 +166,7 @@ export class ControlPlane {
 
   private containerConfig(flags: ContainerConfig['flags'] = []): ContainerConfig {
     const a = this.addresses;
-    return { envoy: a.envoy, coredns: a.coredns, gateway: a.gateway, network: a.subnet, flags };
+    return { envoy: a.envoy, coredns: a.coredns, gateway: a.gateway, network: a.subnet, flags, hostProxyPort: this.config.hostProxyPort };
   }
 
   /**

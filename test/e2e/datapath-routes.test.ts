@@ -141,9 +141,10 @@ describe('datapath: route table replacement and reloads under load', { timeout: 
     try {
       await runOk('mkdir', ['-p', dir]);
       await runOk(bpftool(), ['map', 'create', join(dir, 'dns_cache'), 'type', 'hash', 'key', '4', 'value', '8', 'entries', '16', 'name', 'dns_cache']);
-      await runOk(bpftool(), ['map', 'create', join(dir, 'container_map'), 'type', 'hash', 'key', '8', 'value', '24', 'entries', '16384', 'name', 'container_map']);
+      // container_map of the layout before host_proxy_port (32-byte values).
+      await runOk(bpftool(), ['map', 'create', join(dir, 'container_map'), 'type', 'hash', 'key', '8', 'value', '32', 'entries', '16384', 'name', 'container_map']);
       // An agent enrolled under the old layout (cgroup id 4242).
-      await runOk(bpftool(), ['map', 'update', 'pinned', join(dir, 'container_map'), 'key', '0x92', '0x10', '0', '0', '0', '0', '0', '0', 'value', ...Array<string>(24).fill('0')]);
+      await runOk(bpftool(), ['map', 'update', 'pinned', join(dir, 'container_map'), 'key', '0x92', '0x10', '0', '0', '0', '0', '0', '0', 'value', ...Array<string>(32).fill('0')]);
       // An old route table layout: route keys of 8 bytes.
       await runOk(bpftool(), ['map', 'create', join(dir, 'old_table'), 'type', 'hash', 'key', '8', 'value', '2', 'entries', '16', 'name', 'old_table']);
       await runOk(bpftool(), ['map', 'create', join(dir, 'route_map'), 'type', 'array_of_maps', 'key', '4', 'value', '4', 'entries', '1', 'name', 'route_map', 'inner_map', 'pinned', join(dir, 'old_table')]);
@@ -153,7 +154,7 @@ describe('datapath: route table replacement and reloads under load', { timeout: 
 
       const report = JSON.parse(await runOk(BPFMAN, ['load', '--pin-dir', dir])) as { maps: Record<string, string>; lockedDown?: number[] };
       assert.match(report.maps.dns_cache!, /^replaced: .*ValueSize: 8 changed to 16/);
-      assert.match(report.maps.container_map!, /^replaced: .*ValueSize: 24 changed to 32/);
+      assert.match(report.maps.container_map!, /^replaced: .*ValueSize: 32 changed to 40/);
       assert.match(report.maps.route_map!, /^replaced: route table: .*KeySize: 8 changed to 16/);
       assert.equal(report.maps.bypass_map, 'created');
       const shown = JSON.parse(await runOk(bpftool(), ['-j', 'map', 'show', 'pinned', join(dir, 'dns_cache')])) as { bytes_key: number; bytes_value: number };

@@ -16,6 +16,7 @@
 import assert from 'node:assert/strict';
 import { networkInterfaces } from 'node:os';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -26,8 +27,9 @@ import { Policy } from '../../src/core/policy/policy';
 import { bpfEntriesJson } from '../../src/core/render/renderAll';
 import { renderBpfEntries, type RouteEntry } from '../../src/core/render/bpfEntries';
 import { renderEnvoy } from '../../src/core/render/envoy/envoyConfig';
+import { Bpfman } from '../../src/platform/bpf/bpfman';
 import {
-  type Agent, buildBpfman, COREDNS_HEALTH_PORT, DatapathBed, DNS_ANSWER, ensurePythonImage, type EventJson, HostListener,
+  type Agent, BPFMAN, buildBpfman, COREDNS_HEALTH_PORT, DatapathBed, DNS_ANSWER, ensurePythonImage, type EventJson, HostListener,
   sweepStaleNetworks,
 } from './datapath-testbed';
 import { findExecutable, requireTestbed, runOk, sweepStale } from './testbed';
@@ -289,6 +291,77 @@ describe('datapath: cgroup hooks in real containers', { timeout: 900_000 }, () =
     await expectBanner(unmanaged, bed.network.gateway, host.port, `host:${host.port}`, 'unmanaged control');
     const ev = await waitEvent(agent, 'gateway denial', { dst: `${bed.network.gateway}:${host.port}` });
     assert.equal(ev.reason, 'gateway', 'denied by the gateway rule, not the subnet rule');
+  });
+
+  test('the host proxy: TCP to its one port on the gateway is allowed unchanged; every other port, UDP, port 0 and lockdown are refused', async () => {
+    const gateway = bed.network.gateway;
+    // Two listeners on the host's side of the bridge: the host proxy's port and another one.
+    const proxy = new HostListener();
+    const other = new HostListener();
+    const udp = createSocket('udp4');
+    let udpReceived = 0;
+    udp.on('message', () => void udpReceived++);
+    try {
+      const proxyPort = await proxy.listen(gateway);
+      const otherPort = await other.listen(gateway);
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind(proxyPort, gateway, () => resolve());
+      });
+      // Enrolled the way the control plane does it: through the TypeScript wrapper's hostProxyPort.
+      const bpfman = new Bpfman(BPFMAN, bed.pinDir);
+      const config = { envoy: bed.network.envoy, coredns: bed.network.coredns, gateway, network: bed.network.subnet };
+      const hp = await bed.startAgent('hostproxy', { enroll: false });
+      await bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, hostProxyPort: proxyPort });
+      assert.equal((await bpfman.show()).containers[String(hp.cgroupId)]?.hostProxyPort, proxyPort, 'container_map holds the port');
+      const stats0 = (await bed.bpfman(['stats'])) as { verdicts: Record<string, number> };
+
+      await expectBanner(hp, gateway, proxyPort, `host:${proxyPort}`, 'the host proxy port');
+      await expectBanner(hp, `::ffff:${gateway}`, proxyPort, `host:${proxyPort}`, 'the host proxy port, IPv4-mapped (connect6)');
+      assert.equal(proxy.accepted, 2, 'both connections reached the listener on the gateway, unchanged');
+      await expectEperm(hp, gateway, otherPort, 'another port of the gateway');
+      await expectEperm(hp, `::ffff:${gateway}`, otherPort, 'another port of the gateway, IPv4-mapped');
+      await expectEperm(hp, gateway, host.port, 'the suite\'s gateway listener');
+      for (const args of [['udp', gateway, String(proxyPort)], ['udp', gateway, String(proxyPort), '--connect'], ['udp', `::ffff:${gateway}`, String(proxyPort)]]) {
+        const r = await bed.client(hp, args);
+        assert.equal(r.errno, 'EPERM', `UDP to the host proxy port is refused: ${args.join(' ')}: ${JSON.stringify(r)}`);
+      }
+      // The agents enrolled without a host proxy port cannot reach it either.
+      await expectEperm(agent, gateway, proxyPort, 'an agent enrolled without a host proxy port');
+
+      const allowed = await waitEvent(hp, 'host proxy', { dst: `${gateway}:${proxyPort}`, hook: 'connect4' });
+      assert.deepEqual([allowed.verdict, allowed.reason, allowed.redirect], ['allowed', 'host-proxy', undefined]);
+      const mapped = await waitEvent(hp, 'host proxy, mapped', { dst: `[::ffff:${gateway}]:${proxyPort}`, hook: 'connect6' });
+      assert.deepEqual([mapped.verdict, mapped.reason], ['allowed', 'host-proxy']);
+      const refused = await waitEvent(hp, 'other gateway port', { dst: `${gateway}:${otherPort}`, hook: 'connect4' });
+      assert.deepEqual([refused.verdict, refused.reason], ['denied', 'gateway']);
+      const udpRefused = await waitEvent(hp, 'UDP to the host proxy port', { dst: `${gateway}:${proxyPort}`, hook: 'sendmsg4' });
+      assert.deepEqual([udpRefused.verdict, udpRefused.reason, udpRefused.l4], ['denied', 'gateway', 'udp']);
+      const stats = (await bed.bpfman(['stats'])) as { verdicts: Record<string, number> };
+      assert.ok(stats.verdicts.allowed! - stats0.verdicts.allowed! >= 2, 'metrics_map counted the allowed connections');
+
+      // Port 0: no host proxy; the port is an ordinary gateway port again.
+      await bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, hostProxyPort: 0 });
+      await expectEperm(hp, gateway, proxyPort, 'host proxy port 0');
+      const zero = await waitEvent(hp, 'host proxy port 0', { dst: `${gateway}:${proxyPort}`, hook: 'connect4', l4: 'tcp', verdict: 'denied' });
+      assert.equal(zero.reason, 'gateway');
+      // Lockdown wins over the host proxy.
+      await bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, flags: ['lockdown'], hostProxyPort: proxyPort });
+      await expectEperm(hp, gateway, proxyPort, 'locked down');
+      assert.equal((await waitEvent(hp, 'lockdown', { dst: `${gateway}:${proxyPort}`, reason: 'lockdown' })).verdict, 'denied');
+      // And enrolled again, it is open again: the refusals above were the port 0 and the lockdown.
+      await bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, hostProxyPort: proxyPort });
+      await expectBanner(hp, gateway, proxyPort, `host:${proxyPort}`, 'the host proxy port, enrolled again');
+
+      await sleep(300);
+      assert.equal(proxy.accepted, 3, 'the listener saw only the allowed connections');
+      assert.equal(other.accepted, 0, 'nothing reached the other gateway port');
+      assert.equal(udpReceived, 0, 'no datagram reached the host proxy port');
+    } finally {
+      udp.close();
+      await proxy.close();
+      await other.close();
+    }
   });
 
   test('other containers on the network, other agents included, are refused', async () => {

@@ -156,6 +156,9 @@ func main() {
 		// a verdict without a reason (REASON_NONE prints as "0")
 		{Timestamp: 9_000_000_000, CgroupID: 1234, Verdict: datapath.VerdictAllowed, Hook: 1, Reason: 0, Family: 2, L4: datapath.L4TCP, SockType: 1,
 			SrcPort: port(1), DstPort: port(80), SrcIP: mapped(127, 0, 0, 1), DstIP: mapped(127, 0, 0, 1)},
+		// TCP to the host proxy's port on the gateway: allowed unchanged, reason host-proxy (REASON_HOST_PROXY = 17)
+		{Timestamp: 10_000_000_000, CgroupID: 1234, PID: 43, UID: 1001, Verdict: datapath.VerdictAllowed, Hook: 1, Reason: 17, Family: 2, L4: datapath.L4TCP, SockType: 1,
+			SrcPort: port(40000), DstPort: port(18374), SrcIP: mapped(10, 0, 0, 5), DstIP: mapped(10, 0, 0, 1)},
 	}
 	for _, ev := range evs {
 		b, err := json.Marshal(ev.JSON())
@@ -235,6 +238,27 @@ describe('kernel verdicts (fromKernelEvent), from lines bpfman prints', () => {
     const none = fromKernelEvent(printed[4], kernelCtx)!;
     assert.equal(none.verdict, 'allowed');
     assert.equal(none.reason, undefined);
+  });
+
+  test('TCP to the host proxy on the gateway: allowed, reason host-proxy, no redirect; one line says so', () => {
+    const e = fromKernelEvent(printed[5], kernelCtx)!;
+    assert.deepEqual(e, {
+      time: '2026-01-01T12:00:10.000Z',
+      source: 'kernel',
+      verdict: 'allowed',
+      agent: 'dev',
+      container: 'c0ffee',
+      cgroupId: 1234,
+      src: { ip: '10.0.0.5', port: 40000 },
+      dst: { ip: '10.0.0.1', port: 18374 },
+      l4: 'tcp',
+      sockType: 'stream',
+      hook: 'connect4',
+      reason: 'host-proxy',
+      pid: 43,
+      uid: 1001,
+    });
+    assert.equal(formatEgressEvent(e, { utc: true }), '12:00:10 allowed    dev  tcp 10.0.0.5:40000 → 10.0.0.1:18374 (the host proxy on the gateway; connect4)');
   });
 
   test('malformed or unknown input is undefined, never an exception', () => {

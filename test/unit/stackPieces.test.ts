@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatSeconds, parseDuration } from '../../src/core/duration';
-import { agentContainerSpec } from '../../src/core/stack/agentSpec';
+import { agentContainerSpec, DEFAULT_PROJECT_SETTINGS } from '../../src/core/stack/agentSpec';
 import { agentsCgroupDir, agentsCgroupParent, containerCgroupDir } from '../../src/core/stack/cgroupPaths';
 import { stackNames } from '../../src/core/stack/stackNames';
 import { readConfig } from '../../src/controlplane/config';
@@ -46,24 +46,26 @@ test('cgroup paths: cgroupfs nests under the parent path, systemd under nested s
   assert.throws(() => containerCgroupDir('cgroupfs', '../../etc', ''), /not a full container id/);
 });
 
-test('an agent container: firewall network, CoreDNS only, the agents cgroup, no capabilities, no privilege gain, our labels', () => {
+test('an agent container: firewall network, CoreDNS only, the agents cgroup, only the supervisor\'s capabilities, no privilege gain, our labels', () => {
   const names = stackNames();
-  const spec = agentContainerSpec({ agent: 'dev', project: 'web', image: 'img', names, corednsIp: '192.168.215.201', cgroupParent: '/clawker-agents', env: { A: '1' } });
-  assert.equal(spec.name, 'clawker-agent-dev');
+  const base = { stack: names, project: 'web', image: 'img', workspace: '/src/web', settings: { ...DEFAULT_PROJECT_SETTINGS, env: { A: '1' }, enableHostProxy: false } };
+  const firewall = { enabled: true as const, corednsIp: '192.168.215.201', cgroupParent: '/clawker-agents' };
+  const { name, create: spec } = agentContainerSpec({ ...base, agent: 'dev', firewall });
+  assert.equal(name, 'clawker.web.dev');
   assert.equal(spec.HostConfig.NetworkMode, 'clawker-net');
   assert.deepEqual(spec.HostConfig.Dns, ['192.168.215.201']);
   assert.equal(spec.HostConfig.CgroupParent, '/clawker-agents');
   assert.deepEqual(spec.HostConfig.CapDrop, ['ALL']);
-  assert.ok(!('CapAdd' in spec.HostConfig), 'no capability is added back');
+  assert.deepEqual(spec.HostConfig.CapAdd, ['SETUID', 'SETGID', 'KILL'], "only agentd's own capabilities are added back");
   assert.deepEqual(spec.HostConfig.SecurityOpt, ['no-new-privileges:true']);
   assert.equal(spec.Labels['dev.clawker.component'], 'agent');
   assert.equal(spec.Labels['dev.clawker.agent'], 'dev');
   assert.equal(spec.Labels['dev.clawker.project'], 'web');
-  assert.deepEqual(spec.Env, ['A=1']);
+  assert.ok(spec.Env.includes('A=1'));
   // A label supplied by the caller cannot pretend the container is something else.
-  const forged = agentContainerSpec({ agent: 'dev', image: 'img', names, corednsIp: 'x', cgroupParent: '/p', extraLabels: { 'dev.clawker.component': 'envoy' } });
-  assert.equal(forged.Labels['dev.clawker.component'], 'agent');
-  assert.throws(() => agentContainerSpec({ agent: '../x', image: 'img', names, corednsIp: 'x', cgroupParent: '/p' }), /agent name/);
+  const forged = agentContainerSpec({ ...base, agent: 'dev', firewall, extraLabels: { 'dev.clawker.component': 'envoy' } });
+  assert.equal(forged.create.Labels['dev.clawker.component'], 'agent');
+  assert.throws(() => agentContainerSpec({ ...base, agent: '../x', firewall }), /agent name/);
 });
 
 test("the control plane's environment: defaults from the spec, every wrong value named", () => {
@@ -72,6 +74,10 @@ test("the control plane's environment: defaults from the spec, every wrong value
   assert.deepEqual(c.upstreams, ['1.1.1.2', '1.0.0.2']);
   assert.equal(c.socketPath, '/data/run/controlplane.sock');
   assert.equal(c.names.network, 'clawker-net');
+  assert.equal(c.hostProxyPort, 18374, 'the host proxy port of the agent contract');
+  assert.equal(readConfig({ CLAWKER_DATA_DIR: '/data', CLAWKER_HOST_PROXY_PORT: '0' }).hostProxyPort, 0, '0 turns the host proxy port off');
+  assert.equal(readConfig({ CLAWKER_DATA_DIR: '/data', CLAWKER_HOST_PROXY_PORT: '28374' }).hostProxyPort, 28374);
+  for (const bad of ['65536', '-1', 'http', '1.5']) assert.throws(() => readConfig({ CLAWKER_DATA_DIR: '/d', CLAWKER_HOST_PROXY_PORT: bad }), /CLAWKER_HOST_PROXY_PORT/, bad);
   assert.deepEqual(readConfig({ CLAWKER_DATA_DIR: '/data', CLAWKER_UPSTREAM_DNS: '10.0.0.53, 10.0.0.54' }).upstreams, ['10.0.0.53', '10.0.0.54']);
   assert.throws(() => readConfig({}), /CLAWKER_DATA_DIR/);
   assert.throws(() => readConfig({ CLAWKER_DATA_DIR: 'relative' }), /CLAWKER_DATA_DIR: must be an absolute path/);

@@ -30,9 +30,11 @@ const usage = `usage: bpfman COMMAND [flags]   (every command: --pin-dir DIR, de
                                             pinned maps, replace stale ones, update attached links)
   attach   --cgroup DIR                     attach the programs to a cgroup v2 directory
   detach   --cgroup DIR | --cgroup-id N     remove the cgroup's links
-  enroll   --cgroup DIR | --cgroup-id N --config JSON
+  enroll   --cgroup DIR | --cgroup-id N --config JSON [--host-proxy-port P]
                                             manage the cgroup: {"envoy","coredns","gateway","network",
-                                            "flags":["lockdown"],"eventsPerSecond","eventsBurst"}
+                                            "flags":["lockdown"],"eventsPerSecond","eventsBurst"};
+                                            P: the one TCP port of the gateway it may reach (the
+                                            host proxy; 0 or absent: none)
   unenroll --cgroup DIR | --cgroup-id N     stop managing the cgroup
   routes   --file entries.json              replace the whole route table atomically (bpf/entries.json)
   dns-set  --ip A --key 0x... (--ttl S | --permanent)
@@ -150,8 +152,14 @@ func run(cmd string, args []string) error {
 	case "enroll":
 		f := newFlags(cmd, true)
 		config := f.String("config", "", "container config, JSON")
+		hostProxyPort := f.Uint("host-proxy-port", 0, "the host proxy's TCP port on the gateway, the only port of the gateway the container may reach (0: none)")
 		if err := f.parse(args); err != nil {
 			return err
+		}
+		portGiven := false
+		f.Visit(func(fl *flag.Flag) { portGiven = portGiven || fl.Name == "host-proxy-port" })
+		if *hostProxyPort > 65535 {
+			return fmt.Errorf("--host-proxy-port: %d is not a port (0-65535; 0: none)", *hostProxyPort)
 		}
 		id, err := f.id()
 		if err != nil {
@@ -165,6 +173,12 @@ func run(cmd string, args []string) error {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&spec); err != nil {
 			return fmt.Errorf("--config: %w", err)
+		}
+		if portGiven {
+			if spec.HostProxyPort != 0 && uint(spec.HostProxyPort) != *hostProxyPort {
+				return fmt.Errorf("--host-proxy-port %d and --config's hostProxyPort %d disagree: give one", *hostProxyPort, spec.HostProxyPort)
+			}
+			spec.HostProxyPort = uint16(*hostProxyPort)
 		}
 		c, err := spec.Config()
 		if err != nil {

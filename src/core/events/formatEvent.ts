@@ -26,6 +26,7 @@ const REASON_WORDS: Record<string, string> = {
   lockdown: 'lockdown',
   'docker-dns': "Docker's DNS off port 53",
   disabled: 'firewall disabled for the agent',
+  'host-proxy': 'the host proxy on the gateway',
   // CoreDNS
   'no-rule': 'no rule names it',
   'deny-rule': 'a deny rule',

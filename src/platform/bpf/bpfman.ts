@@ -17,6 +17,11 @@ export interface ContainerConfig {
   readonly flags?: readonly ('lockdown' | 'disabled')[];
   readonly eventsPerSecond?: number;
   readonly eventsBurst?: number;
+  /**
+   * The host proxy's TCP port on the gateway: the one port of the gateway the container may connect
+   * to (`bpfman enroll --host-proxy-port`); 0 or absent: none.
+   */
+  readonly hostProxyPort?: number;
 }
 
 export interface LoadReport {
@@ -95,7 +100,9 @@ export class Bpfman {
     return this.run('detach', cgroupArgs(ref));
   }
   enroll(ref: CgroupRef, config: ContainerConfig): Promise<{ cgroupId: number }> {
-    return this.run('enroll', [...cgroupArgs(ref), '--config', JSON.stringify(config)]);
+    const { hostProxyPort, ...rest } = config;
+    const port = hostProxyPort === undefined ? [] : ['--host-proxy-port', String(hostProxyPort)];
+    return this.run('enroll', [...cgroupArgs(ref), '--config', JSON.stringify(rest), ...port]);
   }
   unenroll(ref: CgroupRef): Promise<unknown> {
     return this.run('unenroll', cgroupArgs(ref));

@@ -46,7 +46,14 @@ type ContainerConfig struct {
 	Flags       uint32
 	EventsRate  uint32 // events per second
 	EventsBurst uint32 // token bucket size; 0 = no events
+	// HostProxyPort is the one TCP port of GatewayIP4 agents may connect to (host order); 0: none.
+	HostProxyPort uint16
+	Pad           [6]uint8
 }
+
+// ContainerConfigSize is sizeof(struct container_config) (a _Static_assert in
+// clawker_datapath.h says the same).
+const ContainerConfigSize = 40
 
 // L4 protocols of route keys (IPPROTO_*).
 const (
@@ -106,7 +113,7 @@ var VerdictNames = [...]string{"allowed", "denied", "bypassed", "redirected"}
 // ReasonNames by enum reason.
 var ReasonNames = [...]string{
 	"", "loopback", "dns", "route", "catch-all", "infra", "bypass", "gateway", "peer", "infra-port",
-	"udp-no-route", "ipv6", "socket-type", "protocol", "lockdown", "docker-dns", "disabled",
+	"udp-no-route", "ipv6", "socket-type", "protocol", "lockdown", "docker-dns", "disabled", "host-proxy",
 }
 
 // HookNames by enum hook.

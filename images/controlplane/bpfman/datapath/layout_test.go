@@ -2,7 +2,10 @@ package datapath
 
 import (
 	"encoding/binary"
+	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -62,7 +65,7 @@ func TestLayoutsMatchObject(t *testing.T) {
 		key, value uint32
 		typ        ebpf.MapType
 	}{
-		{ContainerMap, 8, 32, ebpf.Hash},
+		{ContainerMap, 8, ContainerConfigSize, ebpf.Hash},
 		{RouteMap, 4, 4, ebpf.ArrayOfMaps},
 		{DNSCache, 4, 16, ebpf.Hash},
 		{BypassMap, 8, 8, ebpf.Hash},
@@ -83,12 +86,62 @@ func TestLayoutsMatchObject(t *testing.T) {
 	if m[EventsRingbuf].Type != ebpf.RingBuf {
 		t.Errorf("events_ringbuf is a %s", m[EventsRingbuf].Type)
 	}
+	if binary.Size(ContainerConfig{}) != ContainerConfigSize || ContainerConfigSize%8 != 0 {
+		t.Errorf("ContainerConfig is %d bytes, struct container_config %d (a multiple of 8)", binary.Size(ContainerConfig{}), ContainerConfigSize)
+	}
 	if binary.Size(Event{}) != EventSize || reflect.TypeOf(Event{}).Size() != EventSize {
 		t.Errorf("Event is %d bytes, struct event %d", binary.Size(Event{}), EventSize)
 	}
 	if len(VerdictNames) != int(verdictMax) || m[MetricsMap].MaxEntries != uint32(verdictMax) {
 		t.Errorf("metrics_map has %d verdicts, Go knows %d", m[MetricsMap].MaxEntries, len(VerdictNames))
 	}
+}
+
+// The enums carry no BTF (only integers of them reach the maps), so the names Go prints are held
+// to the header itself: REASON_CATCH_ALL = 4 is "catch-all" at index 4, and so on for every value.
+func TestEnumNamesMatchHeader(t *testing.T) {
+	header, err := os.ReadFile("../../../../bpf/include/clawker_datapath.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []struct {
+		prefix, sep string // hooks are named as their programs: sock_create
+		names       []string
+	}{
+		{"REASON", "-", ReasonNames[:]},
+		{"HOOK", "_", HookNames[:]},
+		{"VERDICT", "-", VerdictNames[:]},
+	} {
+		re := regexp.MustCompile(`(?m)^\s*` + e.prefix + `_([A-Z0-9_]+)\s*=\s*(\d+),`)
+		found := re.FindAllSubmatch(header, -1)
+		if len(found) == 0 {
+			t.Fatalf("no %s_* values in the header", e.prefix)
+		}
+		seen := map[int]bool{}
+		for _, m := range found {
+			value, _ := strconv.Atoi(string(m[2]))
+			want := strings.ReplaceAll(strings.ToLower(string(m[1])), "_", e.sep)
+			if e.prefix == "REASON" && want == "none" {
+				want = ""
+			}
+			seen[value] = true
+			if value >= len(e.names) || e.names[value] != want {
+				t.Errorf("%s_%s = %d: Go names %d %q, want %q", e.prefix, m[1], value, value, at(e.names, value), want)
+			}
+		}
+		for i, n := range e.names {
+			if !seen[i] && n != "" {
+				t.Errorf("%s: Go names %d %q, the header has no such value", e.prefix, i, n)
+			}
+		}
+	}
+}
+
+func at(names []string, i int) string {
+	if i < len(names) {
+		return names[i]
+	}
+	return "(none)"
 }
 
 func TestParseEntries(t *testing.T) {
@@ -130,6 +183,10 @@ func TestContainerSpec(t *testing.T) {
 	}
 	if c != want {
 		t.Errorf("got %+v\nwant %+v", c, want)
+	}
+	c, err = ContainerSpec{Envoy: "10.1.2.200", CoreDNS: "10.1.2.201", Gateway: "10.1.2.1", Network: "10.1.2.0/24", HostProxyPort: 18374}.Config()
+	if err != nil || c.HostProxyPort != 18374 || c.Flags != 0 {
+		t.Errorf("host proxy port: %+v, %v", c, err)
 	}
 	if _, err := (ContainerSpec{Envoy: "x", CoreDNS: "10.1.2.201", Gateway: "10.1.2.1", Network: "10.1.2.0/24"}).Config(); err == nil || !strings.Contains(err.Error(), "envoy") {
 		t.Errorf("bad envoy address: %v", err)

@@ -59,6 +59,9 @@ type ContainerSpec struct {
 	// A burst of 0 turns events off for the container.
 	EventsPerSecond *uint32 `json:"eventsPerSecond,omitempty"`
 	EventsBurst     *uint32 `json:"eventsBurst,omitempty"`
+	// The host proxy's TCP port on the gateway, the one port of the gateway agents may reach
+	// (`enroll --host-proxy-port`); 0 or absent: none.
+	HostProxyPort uint16 `json:"hostProxyPort,omitempty"`
 }
 
 func ipv4(field, s string) ([4]byte, error) {
@@ -109,6 +112,7 @@ func (s ContainerSpec) Config() (ContainerConfig, error) {
 	if s.EventsBurst != nil {
 		c.EventsBurst = *s.EventsBurst
 	}
+	c.HostProxyPort = s.HostProxyPort
 	return c, nil
 }
 
@@ -116,6 +120,9 @@ func (s ContainerSpec) Config() (ContainerConfig, error) {
 func Enroll(pinDir string, cgroupID uint64, c ContainerConfig) error {
 	if c.Flags&^flagsAll != 0 {
 		return fmt.Errorf("container flags 0x%x: unknown bits", c.Flags)
+	}
+	if c.Pad != [6]uint8{} {
+		return errors.New("container config: padding must be zero")
 	}
 	return withMap(pinDir, ContainerMap, func(m *ebpf.Map) error {
 		if err := m.Put(cgroupID, c); err != nil {

@@ -126,6 +126,7 @@ func ReadState(pinDir string) (*State, error) {
 			}
 			rate, burst := c.EventsRate, c.EventsBurst
 			spec.EventsPerSecond, spec.EventsBurst = &rate, &burst
+			spec.HostProxyPort = c.HostProxyPort
 			st.Containers[strconv.FormatUint(id, 10)] = spec
 		}
 		return it.Err()
