@@ -36,6 +36,9 @@ const imageEntryPoints = {
   controlplane: 'src/controlplane/main.ts',
   // PID 1 of every agent container (images/agent).
   agentd: 'src/agentd/main.ts',
+  // Tools on the agent image's PATH (images/agent; src/agentTools): git's credential helper and $BROWSER.
+  'git-credential-clawker': 'src/agentTools/gitCredentialMain.ts',
+  'clawker-open': 'src/agentTools/openUrlMain.ts',
 };
 
 await Promise.all([
