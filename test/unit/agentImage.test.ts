@@ -129,7 +129,13 @@ test('the Dockerfile defaults of every contract build argument equal the contrac
 });
 
 test('the Dockerfile: entrypoint, command, user, workdir, base image, tools, CA last', () => {
-  assert.match(DOCKERFILE, new RegExp(`^ENTRYPOINT \\["node", "${contract.AGENTD_BUNDLE}", "--"\\]$`, 'm'));
+  // env(1) first strips what could make root's Node or the loader run code before agentd's (NODE_OPTIONS, LD_PRELOAD…).
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(DOCKERFILE);
+  assert.ok(entrypoint, 'an exec-form ENTRYPOINT');
+  const argv = JSON.parse(entrypoint[1]) as string[];
+  assert.equal(argv[0], '/usr/bin/env');
+  for (const name of ['NODE_OPTIONS', 'NODE_PATH', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT']) assert.ok(argv.join(' ').includes(`-u ${name}`), name);
+  assert.deepEqual(argv.slice(-3), ['node', contract.AGENTD_BUNDLE, '--']);
   assert.match(DOCKERFILE, /^CMD \["claude"\]$/m);
   assert.match(DOCKERFILE, /^USER root$/m);
   assert.match(DOCKERFILE, /^WORKDIR \$\{WORKSPACE_DIR\}$/m);
