@@ -8,6 +8,11 @@
  *             wildcards), NXDOMAIN for every other name, over UDP and TCP.
  * ORIGIN_PY   an origin: records every TCP connection with the SNI (and ALPN) of a TLS ClientHello,
  *             or the request line and Host of plain HTTP, and answers `origin-<name>:<port>`.
+ * GIT_ORIGIN_PY  an HTTPS git server: TLS with a certificate of the test CA, HTTP Basic auth (401 with
+ *             `WWW-Authenticate: Basic` when it is missing or wrong), then `git http-backend` (smart
+ *             HTTP) for one bare repository made at start from the files it is given. Records every
+ *             request (method, path, peer, SNI, whether auth was missing, right or wrong, the user name
+ *             presented; never a password) and the status it answered.
  * ENVOY_PY    /usr/local/bin/envoy of the stand-in image: reads the bootstrap given with `-c` and the
  *             listeners (lds.json) and clusters (cds.json) it names, listens on every listener's port
  *             (polling the files every 200 ms, opening and closing listeners as they change), and picks
@@ -16,8 +21,11 @@
  *             longest first, then chains without server_names), then transport protocol within that
  *             level only; no chain → reset. TLS chains are terminated with the rendered domain
  *             certificate when it is there, and HTTP requests go through the rendered virtual hosts and
- *             routes (first match wins). It does not proxy: a route to a cluster answers 200
- *             `envoy:<port>`, a tcp_proxy chain answers `envoy:<port>`, a UDP listener `envoy-udp:<port>`.
+ *             routes (first match wins). By default it does not proxy: a route to a cluster answers
+ *             200 `envoy:<port>`, a tcp_proxy chain answers `envoy:<port>`, a UDP listener
+ *             `envoy-udp:<port>`. With CLAWKER_STANDIN_FORWARD=1 (the image of
+ *             TestInternet.forwardingEnvoyImage) a route to a cluster and a tcp_proxy chain go on to
+ *             the real upstream (see "Forwarding" in the program); UDP is still answered locally.
  *             Besides its own records (with a `kind`) it writes the access-log lines the rendered
  *             `access_log`s ask for, in their json_format.
  */
@@ -102,7 +110,8 @@ def peek_client_hello(conn, timeout):
         time.sleep(0.01)
 
 def read_http_head(conn, timeout, limit=65536):
-    """Consumes a request head; returns (method, path, headers dict lower-cased) or None."""
+    """Consumes a request head; returns (method, path, headers dict lower-cased, every byte read:
+    the head and whatever of the body came with it) or None."""
     conn.settimeout(timeout)
     data = b""
     try:
@@ -123,10 +132,10 @@ def read_http_head(conn, timeout, limit=65536):
         if ":" in line:
             k, v = line.split(":", 1)
             headers.setdefault(k.strip().lower(), v.strip())
-    return parts[0], parts[1], headers
+    return parts[0], parts[1], headers, data
 
 def http_response(conn, status, body, extra=""):
-    reasons = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
+    reasons = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 503: "Service Unavailable"}
     data = body.encode()
     head = "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\nconnection: close\r\n%s\r\n" % (
         status, reasons.get(status, "Status"), len(data), extra)
@@ -327,6 +336,147 @@ for t in threads:
 log(kind="ready", origin=NAME, ports=PORTS)
 for t in threads:
     t.join()
+`}`;
+
+export const GIT_ORIGIN_PY = `${COMMON_PY}${String.raw`
+import base64, http.server, subprocess, tempfile
+
+CONF = json.load(open(sys.argv[1]))
+NAME, USER, PASSWORD, REPO = CONF["name"], CONF["user"], CONF["password"], CONF["repo"]
+ROOT = "/srv/git"
+REALM = "git at %s" % NAME
+
+def git(*args, cwd=None):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+def make_repository():
+    work = tempfile.mkdtemp(prefix="work-")
+    for rel, content in CONF["files"].items():
+        path = os.path.join(work, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(content)
+    git("init", "-q", "-b", "main", work)
+    git("add", "-A", cwd=work)
+    git("-c", "user.name=Clawker E2E", "-c", "user.email=e2e@clawker.invalid", "commit", "-q", "-m", "initial", cwd=work)
+    os.makedirs(ROOT, exist_ok=True)
+    git("clone", "-q", "--bare", work, os.path.join(ROOT, REPO + ".git"))
+
+def check_auth(header):
+    """("none" | "ok" | "wrong", the user name presented or None). Never logs the password."""
+    if not header:
+        return "none", None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return "wrong", None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeError):
+        return "wrong", None
+    return ("ok" if sep and user == USER and password == PASSWORD else "wrong"), user
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def reply(self, status, headers, body):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def serve(self):
+        path, _, query = self.path.partition("?")
+        body = self.read_body()
+        auth, user = check_auth(self.headers.get("Authorization"))
+        record = {"kind": "request", "origin": NAME, "method": self.command, "path": path, "query": query or None,
+                  "peer": self.client_address[0], "peerPort": self.client_address[1], "sni": getattr(self.connection, "sni", None),
+                  "host": self.headers.get("Host"), "auth": auth, "user": user, "gitProtocol": self.headers.get("Git-Protocol"),
+                  "userAgent": self.headers.get("User-Agent")}
+        if auth != "ok":
+            log(status=401, **record)
+            self.reply(401, [("WWW-Authenticate", 'Basic realm="%s"' % REALM), ("Content-Type", "text/plain")], b"authentication required\n")
+            return
+        if not path.startswith("/%s.git/" % REPO):
+            log(status=404, **record)
+            self.reply(404, [("Content-Type", "text/plain")], b"no such repository\n")
+            return
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": ROOT, "GIT_HTTP_EXPORT_ALL": "1",
+               "PATH_INFO": path, "REQUEST_METHOD": self.command, "QUERY_STRING": query, "REMOTE_USER": user,
+               "REMOTE_ADDR": self.client_address[0], "CONTENT_TYPE": self.headers.get("Content-Type") or "",
+               "CONTENT_LENGTH": str(len(body))}
+        for header, var in (("Content-Encoding", "HTTP_CONTENT_ENCODING"), ("Git-Protocol", "HTTP_GIT_PROTOCOL")):
+            if self.headers.get(header):
+                env[var] = self.headers.get(header)
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+        sep, n = out.find(b"\r\n\r\n"), 4
+        if sep < 0:
+            sep, n = out.find(b"\n\n"), 2
+        head, payload = (out[:sep], out[sep + n:]) if sep >= 0 else (b"", out)
+        status, headers = 200, []
+        for line in head.decode("latin-1").splitlines():
+            k, _, v = line.partition(":")
+            if k.strip().lower() == "status":
+                status = int(v.strip().split(" ")[0])
+            elif k.strip() and k.strip().lower() != "content-length":
+                headers.append((k.strip(), v.strip()))
+        log(status=status, **record)
+        self.reply(status, headers, payload)
+
+    do_GET = serve
+    do_POST = serve
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def finish_request(self, request, client_address):
+        # The handshake here, in the connection's own thread: a slow client holds up no one else.
+        request.settimeout(30)
+        try:
+            tls = CONTEXT.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            log(kind="tls-error", origin=NAME, peer=client_address[0], error=str(e))
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+def remember_sni(sock, server_name, ctx):
+    try:
+        sock.sni = server_name
+    except AttributeError:
+        pass
+
+CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+CONTEXT.load_cert_chain(CONF["cert"], CONF["key"])
+CONTEXT.set_alpn_protocols(["http/1.1"])
+CONTEXT.sni_callback = remember_sni
+make_repository()
+server = Server(("0.0.0.0", 443), Handler)
+log(kind="ready", origin=NAME, ports=[443], repo="/%s.git" % REPO)
+server.serve_forever()
 `}`;
 
 export const ENVOY_PY = `#!/usr/bin/env python3
@@ -573,6 +723,292 @@ def ssl_context(chain):
     State.ssl_contexts[(cert, key)] = (stamp, ctx)
     return ctx, None
 
+def answer_and_close(stream, status, body):
+    http_response(stream, status, body)
+    if isinstance(stream, ssl.SSLSocket):
+        try:
+            stream.settimeout(1)
+            stream.unwrap()
+        except (ssl.SSLError, OSError):
+            pass
+        stream.close()
+    else:
+        finish(stream)
+
+# ----------------------------------------------------------------------------------------------
+# Forwarding (CLAWKER_STANDIN_FORWARD=1; the image TestInternet.forwardingEnvoyImage builds):
+# allowed traffic goes on to the real origin, as Envoy would send it.
+#   tcp_proxy   connect to the cluster's endpoint (resolved with CLAWKER_STANDIN_RESOLVER, the
+#               stack's upstream resolver, where the cluster is STRICT_DNS/LOGICAL_DNS) and pipe.
+#   HTTP route  to a cluster: the dynamic forward proxy clusters (upstream_https / upstream_http) go
+#               to the request's Host (its port, else 443 with a TLS transport socket, else 80);
+#               a cluster with endpoints to its first endpoint. With an UpstreamTlsContext: TLS with
+#               its sni, else the Host when auto_sni; verified against its trusted_ca file (the
+#               system bundle, where the image added the test internet's CA), the name checked when
+#               auto_san_validation. Then the request bytes already read, then both ways.
+#   Only the connection's FIRST request is routed: follow-up requests on a kept-alive connection
+#   are piped to the same upstream unexamined (Envoy routes each one; the stand-in does not parse
+#   HTTP after the first request). Nor does it rewrite the request (Envoy adds x-forwarded-proto,
+#   x-request-id, …) or speak h2 upstream. UDP listeners still answer themselves.
+# ----------------------------------------------------------------------------------------------
+
+FORWARD = os.environ.get("CLAWKER_STANDIN_FORWARD") == "1"
+RESOLVER = os.environ.get("CLAWKER_STANDIN_RESOLVER") or None
+IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+DFP_CLUSTER = "envoy.clusters.dynamic_forward_proxy"
+TLS_SOCKET = "envoy.transport_sockets.tls"
+HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+RELAY_IDLE = 300.0
+
+def _skip_name(b, i):
+    while True:
+        n = b[i]
+        if n == 0:
+            return i + 1
+        if n & 0xC0 == 0xC0:
+            return i + 2
+        i += 1 + n
+
+def resolve(name):
+    """An IPv4 address for name: itself if a literal; else an A query to RESOLVER (UDP, 3 tries of
+    2 s); without RESOLVER, the container's own resolver. Raises LookupError."""
+    if IPV4.match(name):
+        return name
+    if not RESOLVER:
+        try:
+            return socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+        except OSError as e:
+            raise LookupError("%s: %s" % (name, e))
+    qid = struct.unpack("!H", os.urandom(2))[0]
+    q = struct.pack("!6H", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode("ascii")
+    q += b"\x00" + struct.pack("!2H", 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    try:
+        r = None
+        for _ in range(3):
+            s.sendto(q, (RESOLVER, 53))
+            try:
+                while True:
+                    data = s.recv(4096)
+                    if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid:
+                        r = data
+                        break
+                break
+            except socket.timeout:
+                continue
+    finally:
+        s.close()
+    if r is None:
+        raise LookupError("%s: no answer from %s" % (name, RESOLVER))
+    flags, qd, an = struct.unpack("!3H", r[2:8])
+    if flags & 0xF:
+        raise LookupError("%s: rcode %d from %s" % (name, flags & 0xF, RESOLVER))
+    i = 12
+    for _ in range(qd):
+        i = _skip_name(r, i) + 4
+    for _ in range(an):
+        i = _skip_name(r, i)
+        rtype, rclass, _ttl, rdlen = struct.unpack("!HHIH", r[i:i + 10])
+        i += 10
+        if rtype == 1 and rclass == 1 and rdlen == 4:
+            return socket.inet_ntoa(r[i:i + 4])
+        i += rdlen
+    raise LookupError("%s: no A record from %s" % (name, RESOLVER))
+
+def endpoint_of(cluster):
+    """(host, port) of a cluster's first endpoint, or None."""
+    try:
+        sa = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+        return sa["address"], int(sa["port_value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+def connect_timeout(cluster):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)s", str((cluster or {}).get("connect_timeout", "")))
+    return float(m.group(1)) if m else 5.0
+
+def split_authority(authority, default_port):
+    m = re.fullmatch(r"\[?([^\]]*?)\]?(?::(\d+))?", authority or "")
+    if not m or not m.group(1):
+        return None, default_port
+    return m.group(1).lower().rstrip("."), int(m.group(2)) if m.group(2) else default_port
+
+def upstream_tls_config(cluster):
+    ts = cluster.get("transport_socket") or {}
+    if ts.get("name") != TLS_SOCKET:
+        return None
+    return ts.get("typed_config") or {}
+
+def upstream_ssl(cluster, tls, host):
+    """(SSLContext, server_hostname) for the cluster's UpstreamTlsContext."""
+    options = ((cluster.get("typed_extension_protocol_options") or {}).get(HTTP_OPTIONS) or {}).get("upstream_http_protocol_options") or {}
+    sni = tls.get("sni") or (host if options.get("auto_sni") else None)
+    validation = (tls.get("common_tls_context") or {}).get("validation_context") or {}
+    trusted = (validation.get("trusted_ca") or {}).get("filename")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if trusted:
+        ctx.load_verify_locations(cafile=trusted)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        # Envoy checks the certificate's names only when asked (auto_san_validation here).
+        ctx.check_hostname = bool(options.get("auto_san_validation")) and sni is not None
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # no validation context: Envoy accepts any certificate
+    ctx.set_alpn_protocols(["http/1.1"])  # the stand-in speaks HTTP/1.1 only
+    return ctx, sni
+
+def relay(down, up, on_first_up=None, idle=RELAY_IDLE):
+    """Pipes both ways until both sides are done (TCP: each EOF passed on as a half-close; TLS on
+    either side: the first EOF ends both) or nothing moves for idle seconds. on_first_up gets the
+    upstream's first bytes before they go on. Returns {down: bytes from down, up: bytes from up}."""
+    peer = {down: up, up: down}
+    counts = {down: 0, up: 0}
+    reading = {down, up}
+    for s in peer:
+        s.setblocking(False)
+    while reading:
+        ready = [s for s in reading if isinstance(s, ssl.SSLSocket) and s.pending()]
+        if not ready:
+            ready = select.select(list(reading), [], [], idle)[0]
+            if not ready:
+                break
+        for s in ready:
+            if s not in reading:
+                continue
+            try:
+                data = s.recv(65536)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+                continue
+            except (ssl.SSLError, OSError):
+                reading.clear()
+                break
+            p = peer[s]
+            if not data:
+                reading.discard(s)
+                if isinstance(s, ssl.SSLSocket) or isinstance(p, ssl.SSLSocket):
+                    reading.clear()
+                    break
+                try:
+                    p.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                continue
+            if s is up and on_first_up is not None:
+                on_first_up(data)
+                on_first_up = None
+            try:
+                p.settimeout(30)
+                p.sendall(data)
+                p.setblocking(False)
+            except (ssl.SSLError, OSError):
+                reading.clear()
+                break
+            counts[s] += len(data)
+    return counts
+
+def close_quietly(*socks):
+    for s in socks:
+        if s is None:
+            continue
+        try:
+            if isinstance(s, ssl.SSLSocket):
+                s.settimeout(0.5)
+                s.unwrap()
+        except (ssl.SSLError, OSError, ValueError):
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
+
+def forward_tcp(conn, rec, ctx, tcp):
+    cluster = State.clusters.get(tcp.get("cluster")) or {}
+    ep = endpoint_of(cluster)
+    up = None
+    try:
+        if ep is None:
+            raise LookupError("no endpoint for cluster %s in cds.json" % tcp.get("cluster"))
+        rec["upstreamHost"] = "%s:%d" % ep
+        ip = resolve(ep[0])
+        up = socket.create_connection((ip, ep[1]), timeout=connect_timeout(cluster))
+    except (OSError, LookupError, UnicodeError) as e:
+        rec["upstreamError"] = str(e)
+        log(**rec)
+        ctx.update(RESPONSE_FLAGS="UF")
+        access_log(tcp.get("access_log"), ctx)
+        conn.close()  # Envoy closes the downstream connection when the upstream cannot be had
+        return
+    rec["forwarded"] = "%s:%d" % (ip, ep[1])
+    log(**rec)
+    counts = relay(conn, up)
+    ctx.update(UPSTREAM_HOST=rec["forwarded"], BYTES_RECEIVED=counts[conn], BYTES_SENT=counts[up])
+    access_log(tcp.get("access_log"), ctx)
+    close_quietly(conn, up)
+
+def forward_http(stream, rec, ctx, hcm, cluster_name, host, raw):
+    cluster = State.clusters.get(cluster_name) or {}
+    tls = upstream_tls_config(cluster)
+    if (cluster.get("cluster_type") or {}).get("name") == DFP_CLUSTER:
+        target = split_authority(host, 443 if tls is not None else 80)
+    else:
+        target = endpoint_of(cluster) or (None, 0)
+
+    def local_reply(status, flags, details, error):
+        rec.update(status=status, upstreamError=error)
+        log(**rec)
+        body = "upstream connect error or disconnect/reset before headers. reset reason: %s\n" % details
+        ctx.update(RESPONSE_CODE=status, RESPONSE_FLAGS=flags, RESPONSE_CODE_DETAILS=details, BYTES_SENT=len(body))
+        access_log(hcm.get("access_log"), ctx)
+        answer_and_close(stream, status, body)
+
+    if not cluster:
+        return local_reply(503, "NC", "cluster_not_found", "no cluster %s in cds.json" % cluster_name)
+    if not target[0]:
+        return local_reply(503, "UF", "no_host", "no upstream host for Host %r" % host)
+    rec["upstreamHost"] = "%s:%d" % target
+    try:
+        ip = resolve(target[0])
+    except (LookupError, UnicodeError) as e:
+        return local_reply(503, "DF", "dns_resolution_failure", str(e))
+    up = None
+    try:
+        up = socket.create_connection((ip, target[1]), timeout=connect_timeout(cluster))
+        if tls is not None:
+            sslctx, sni = upstream_ssl(cluster, tls, target[0])
+            rec["upstreamSni"] = sni
+            up = sslctx.wrap_socket(up, server_hostname=sni)
+        up.settimeout(30)
+        up.sendall(raw)
+    except (ssl.SSLError, ssl.CertificateError, OSError) as e:
+        close_quietly(up)
+        return local_reply(503, "UF", "connection_failure", "%s: %s" % ("TLS" if isinstance(e, ssl.SSLError) else "connect", e))
+    rec["forwarded"] = "%s:%d" % (ip, target[1])
+    first = {}
+
+    def on_first(data):
+        parts = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+        first["status"] = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        rec["status"] = first["status"]
+        log(**rec)
+
+    counts = relay(stream, up, on_first)
+    ctx.update(UPSTREAM_HOST=rec["forwarded"], BYTES_RECEIVED=len(raw) + counts[stream])
+    if "status" not in first:
+        # Nothing came back: Envoy answers 503 itself (if the client is still there to hear it).
+        close_quietly(up)
+        try:
+            stream.settimeout(2)
+            local_reply(503, "UC", "upstream_reset_before_response_started", "the upstream closed without a response")
+        except (ssl.SSLError, OSError):
+            close_quietly(stream)
+        return
+    ctx.update(RESPONSE_CODE=first["status"] or 0, RESPONSE_CODE_DETAILS="via_upstream", BYTES_SENT=counts[up])
+    access_log(hcm.get("access_log"), ctx)
+    close_quietly(stream, up)
+
 class Listener:
     def __init__(self, resource, static=False):
         self.port, self.protocol = port_of(resource)
@@ -638,6 +1074,9 @@ def handle_tcp(lst, conn, peer):
         tcp = filter_of(chain, TCP_PROXY)
         if tcp is not None:
             rec.update(verdict="accepted", cluster=tcp.get("cluster"), upstream=upstream_of(tcp.get("cluster")))
+            if FORWARD:
+                forward_tcp(conn, rec, ctx, tcp)
+                return
             log(**rec)
             banner = ("envoy:%d\n" % port).encode()
             ctx.update(BYTES_SENT=len(banner), UPSTREAM_CLUSTER=tcp.get("cluster"))
@@ -680,28 +1119,22 @@ def handle_tcp(lst, conn, peer):
             log(**rec)
             stream.close()
             return
-        method, path, headers = head
+        method, path, headers, raw = head
         host = headers.get("host", "")
         if lst.static and path.split("?", 1)[0] == "/ready":
             status, body, vhost, route, cluster = 200, "LIVE\n", "admin", "ready", None
         else:
             status, body, vhost, route, cluster = http_decision(hcm, method, path, host, port)
         rec.update(method=method, path=path, host=host, vhost=vhost, route=route, cluster=cluster, status=status)
+        ctx.update(ROUTE_NAME=route, UPSTREAM_CLUSTER=cluster, headers={":authority": host or None, ":method": method, ":path": path, **headers})
+        if FORWARD and cluster and not lst.static:
+            forward_http(stream, rec, ctx, hcm, cluster, host, raw)
+            return
         if not lst.static:
             log(**rec)
-            ctx.update(RESPONSE_CODE=status, ROUTE_NAME=route, BYTES_SENT=len(body.encode()), UPSTREAM_CLUSTER=cluster,
-                       headers={":authority": host or None, ":method": method, ":path": path, **headers})
+            ctx.update(RESPONSE_CODE=status, BYTES_SENT=len(body.encode()))
             access_log(hcm.get("access_log"), ctx)
-        http_response(stream, status, body)
-        if isinstance(stream, ssl.SSLSocket):
-            try:
-                stream.settimeout(1)
-                stream.unwrap()
-            except (ssl.SSLError, OSError):
-                pass
-            stream.close()
-        else:
-            finish(stream)
+        answer_and_close(stream, status, body)
     except OSError as e:
         rec.update(error=str(e))
         log(**rec)

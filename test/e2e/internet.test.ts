@@ -1,28 +1,37 @@
 /**
  * The end-to-end suite's own infrastructure, on the real engine: the test internet (resolver,
- * origins, the route from another network) and the Envoy stand-in fed a rendered configuration.
- * The suites of the firewall rely on these; this proves they show what they claim to show.
+ * origins, a git server over HTTPS, the route from another network) and the Envoy stand-in fed a
+ * rendered configuration, answering allowed traffic itself or forwarding it to the origins; last, a
+ * git clone from an agent through the real control plane, CoreDNS, the datapath and the forwarding
+ * stand-in. The suites of the firewall rely on these; this proves they show what they claim to show.
  *
  *   node --import tsx --test test/e2e/internet.test.ts
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Docker from 'dockerode';
 import { loadProject } from '../../src/core/config/load';
 import { createCertificateAuthority } from '../../src/core/pki/authority';
 import { createLeafKey } from '../../src/core/pki/domainCertificate';
 import { Policy } from '../../src/core/policy/policy';
 import { fromEnvoyAccessLog } from '../../src/core/events/envoyAccessLog';
 import { renderAll } from '../../src/core/render/renderAll';
+import { agentContainerSpec, DEFAULT_PROJECT_SETTINGS } from '../../src/core/stack/agentSpec';
+import { agentsCgroupParent } from '../../src/core/stack/cgroupPaths';
+import type { Status } from '../../src/core/stack/controlPlaneApi';
+import { stackNames } from '../../src/core/stack/stackNames';
 import { ensurePythonImage, PY_IMAGE, sweepStaleNetworks } from './datapath-testbed';
 import {
-  ensureEnvoyStandinImage, envoyAccessLog, envoyRecords, envoyStdout, startEnvoyStandin, sweepStaleInternetRoutes, TestInternet, waitForEnvoyRecord,
-  writeEnvoyDir,
+  ensureEnvoyStandinImage, ensureGitImage, envoyAccessLog, envoyRecords, envoyStdout, GIT_IMAGE, type GitOrigin, startEnvoyStandin, sweepStaleInternetRoutes,
+  TestInternet, waitForEnvoyRecord, writeEnvoyDir,
 } from './internet';
-import { E2E_PID_LABEL, removeContainer, requireTestbed, run, runOk, sweepStale, uniqueName } from './testbed';
+import { ensureStackImages } from './stackImages';
+import { BPFFS_DIR, E2E_PID_LABEL, removeContainer, requireTestbed, ROOT, run, runOk, sweepStale, uniqueName } from './testbed';
 
 /** What a test container does: one command per run, one JSON result on stdout. */
 const PROBE_PY = String.raw`
@@ -137,7 +146,96 @@ else:
 print(json.dumps(r))
 `;
 
+/** `fetch URL CAFILE [USER PASSWORD]`: one HTTPS GET, its status and WWW-Authenticate. */
+const FETCH_PY = String.raw`
+import base64, json, ssl, sys, urllib.error, urllib.request
+req = urllib.request.Request(sys.argv[1])
+if len(sys.argv) > 4:
+    req.add_header("Authorization", "Basic " + base64.b64encode(("%s:%s" % (sys.argv[3], sys.argv[4])).encode()).decode())
+try:
+    r = urllib.request.urlopen(req, context=ssl.create_default_context(cafile=sys.argv[2]), timeout=10)
+    status, headers = r.status, r.headers
+except urllib.error.HTTPError as e:
+    status, headers = e.code, e.headers
+except Exception as e:
+    print(json.dumps({"ok": False, "error": str(e)}))
+    sys.exit(0)
+print(json.dumps({"ok": True, "status": status, "wwwAuthenticate": headers.get("WWW-Authenticate")}))
+`;
+
+/** `tree DIR`: the files of a work tree (not .git) as a JSON object path → content. */
+const TREE_PY = String.raw`
+import json, os, sys
+root = sys.argv[1]
+out = {}
+for d, dirs, files in os.walk(root):
+    dirs[:] = [x for x in dirs if x != ".git"]
+    for f in files:
+        p = os.path.join(d, f)
+        out[os.path.relpath(p, root)] = open(p).read()
+print(json.dumps(out, sort_keys=True))
+`;
+
+/**
+ * `portfwd LISTEN_PORT HOST PORT`: a TCP relay on 127.0.0.1, what the datapath's redirect is to an
+ * agent (443 → the stand-in's front listener on 10000) for a client that has no datapath.
+ */
+const PORTFWD_PY = String.raw`
+import socket, sys, threading
+listen_port, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+def serve(c):
+    try:
+        u = socket.create_connection((host, port), timeout=10)
+    except OSError:
+        c.close()
+        return
+    u.settimeout(None)
+    threading.Thread(target=pump, args=(c, u), daemon=True).start()
+    pump(u, c)
+
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", listen_port))
+s.listen(64)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+`;
+
 type Probe = Record<string, unknown>;
+
+/** The git origin every git test clones from. */
+const GIT = { name: 'git.test', user: 'alice', password: 'correct-horse-42', repo: 'demo', files: { 'README.md': '# demo\n', 'src/main.py': 'print("hello from the test internet")\n' } };
+let gitOrigin: GitOrigin;
+let cloneCount = 0;
+
+/** `git clone URL` in a container; the work tree's files when it worked. */
+async function gitClone(container: string, url: string, env: Record<string, string> = {}): Promise<{ code: number; stderr: string; files?: Record<string, string> }> {
+  const dir = `/tmp/clone-${++cloneCount}`;
+  const r = await run('docker', ['exec', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), container, 'git', 'clone', '-q', url, dir], 120_000);
+  if (r.code !== 0) return { code: r.code, stderr: r.stderr };
+  const tree = await runOk('docker', ['exec', container, 'python3', '/t/tree.py', dir]);
+  return { code: 0, stderr: r.stderr, files: JSON.parse(tree) as Record<string, string> };
+}
+
+const withCredentials = (host: string, password = GIT.password): string => `https://${GIT.user}:${password}@${host}/${GIT.repo}.git`;
 
 const inet = new TestInternet();
 const workDir = mkdtempSync(join(tmpdir(), 'clawker-e2e-inet-test-'));
@@ -164,10 +262,13 @@ async function createSideNetwork(): Promise<typeof side> {
   throw new Error('no free 10.x.y.0/24');
 }
 
-async function startClient(network: string, ip: string): Promise<string> {
+async function startClient(network: string, ip: string, options: { image?: string; args?: string[] } = {}): Promise<string> {
   const name = uniqueName('inet-client');
   containers.push(name);
-  await runOk('docker', ['run', '-d', '--name', name, '--label', `${E2E_PID_LABEL}=${process.pid}`, '--network', network, '--ip', ip, '-v', `${workDir}:/t:ro`, PY_IMAGE, 'sleep', 'infinity']);
+  await runOk('docker', [
+    'run', '-d', '--name', name, '--label', `${E2E_PID_LABEL}=${process.pid}`, '--network', network, '--ip', ip, '-v', `${workDir}:/t:ro`,
+    ...(options.args ?? []), options.image ?? PY_IMAGE, 'sleep', 'infinity',
+  ]);
   return name;
 }
 
@@ -211,11 +312,17 @@ describe('the test internet and the Envoy stand-in', () => {
     await sweepStaleInternetRoutes();
     await ensurePythonImage();
     await ensureEnvoyStandinImage();
+    await ensureGitImage();
     writeFileSync(join(workDir, 'probe.py'), PROBE_PY);
+    writeFileSync(join(workDir, 'fetch.py'), FETCH_PY);
+    writeFileSync(join(workDir, 'tree.py'), TREE_PY);
+    writeFileSync(join(workDir, 'portfwd.py'), PORTFWD_PY);
     writeFileSync(join(workDir, 'ca.pem'), pki.ca.certificatePem);
+    writeFileSync(join(workDir, 'test-ca.pem'), inet.testCaPem);
     await inet.start({ 'allowed.test': 10, '*.wild.test': 11, 'deep.x.wild.test': 12 });
     await inet.startOrigin('plain', inet.address(10), [22, 80]);
     await inet.startOrigin('secure', inet.address(11), [443], { tls: true });
+    gitOrigin = await inet.startGitOrigin({ ...GIT, ip: 20 });
     inetClient = await startClient(inet.network!.name, inet.address(100));
     side = await createSideNetwork();
     sideClient = await startClient(side.name, `${side.prefix}.50`);
@@ -278,6 +385,70 @@ describe('the test internet and the Envoy stand-in', () => {
         [22, false, undefined, undefined, undefined],
         [80, false, 'allowed.test', 'GET', '/x?y=1'],
       ]);
+    });
+  });
+
+  describe('the git origin', () => {
+    let gitClient = '';
+    const gitEnv = { GIT_SSL_CAINFO: '/t/test-ca.pem', GIT_TERMINAL_PROMPT: '0' };
+
+    before(async () => {
+      // The internet's resolver as its DNS: git.test is found the way CoreDNS's upstream finds it.
+      gitClient = await startClient(inet.network!.name, inet.address(101), { image: GIT_IMAGE, args: ['--dns', inet.dnsIp] });
+    });
+    after(async () => {
+      await removeContainer(gitClient);
+    });
+
+    test('the resolver answers its name with its address', async () => {
+      assert.deepEqual(await probe(inetClient, 'dns', inet.dnsIp, GIT.name), { ok: true, rcode: 0, answers: [gitOrigin.ip] });
+      assert.equal(gitOrigin.url, 'https://git.test/demo.git');
+    });
+
+    test('git clone over HTTPS with the credentials in the URL, trusting the test CA, gets the files; every request is recorded with its auth, never the password', async () => {
+      const before = (await inet.gitRequests(GIT.name)).length;
+      const r = await gitClone(gitClient, withCredentials(GIT.name), gitEnv);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.files, GIT.files);
+      const requests = (await inet.gitRequests(GIT.name)).slice(before);
+      assert.ok(requests.length >= 2, JSON.stringify(requests));
+      assert.ok(requests.every((q) => q.peer === inet.address(101) && q.sni === GIT.name), JSON.stringify(requests));
+      const refs = requests.find((q) => q.method === 'GET' && q.path === '/demo.git/info/refs' && q.auth === 'ok');
+      assert.equal(refs?.status, 200, JSON.stringify(requests));
+      assert.equal(refs?.query, 'service=git-upload-pack');
+      assert.ok(requests.some((q) => q.method === 'POST' && q.path === '/demo.git/git-upload-pack' && q.auth === 'ok' && q.user === GIT.user && q.status === 200), JSON.stringify(requests));
+      // Anything unauthenticated before (git's first try, to learn the scheme) was refused.
+      assert.ok(requests.filter((q) => q.auth !== 'ok').every((q) => q.status === 401), JSON.stringify(requests));
+      assert.ok(!(await runOk('docker', ['logs', gitOrigin.container])).includes(GIT.password), 'the password is never logged');
+    });
+
+    test('without credentials, or with a wrong password: 401 with WWW-Authenticate Basic, and the clone fails', async () => {
+      const before = (await inet.gitRequests(GIT.name)).length;
+      const plain = await run('docker', ['exec', gitClient, 'python3', '/t/fetch.py', `${gitOrigin.url}/info/refs?service=git-upload-pack`, '/t/test-ca.pem']);
+      assert.deepEqual(JSON.parse(plain.stdout), { ok: true, status: 401, wwwAuthenticate: 'Basic realm="git at git.test"' });
+      const right = await run('docker', ['exec', gitClient, 'python3', '/t/fetch.py', `${gitOrigin.url}/info/refs?service=git-upload-pack`, '/t/test-ca.pem', GIT.user, GIT.password]);
+      assert.deepEqual(JSON.parse(right.stdout), { ok: true, status: 200, wwwAuthenticate: null });
+
+      const none = await gitClone(gitClient, gitOrigin.url, gitEnv);
+      assert.notEqual(none.code, 0);
+      assert.match(none.stderr, /could not read Username|terminal prompts disabled/, none.stderr);
+      const wrong = await gitClone(gitClient, withCredentials(GIT.name, 'not-the-password'), gitEnv);
+      assert.notEqual(wrong.code, 0);
+      assert.match(wrong.stderr, /Authentication failed/, wrong.stderr);
+
+      const requests = (await inet.gitRequests(GIT.name)).slice(before);
+      const refused = requests.filter((q) => q.auth !== 'ok');
+      assert.ok(refused.every((q) => q.method === 'GET' && q.path === '/demo.git/info/refs' && q.status === 401), JSON.stringify(refused));
+      assert.ok(refused.filter((q) => q.auth === 'none').length >= 2, `fetch.py and the clone without credentials: ${JSON.stringify(refused)}`);
+      assert.ok(refused.some((q) => q.auth === 'wrong' && q.user === GIT.user), JSON.stringify(refused));
+      assert.deepEqual(requests.filter((q) => q.auth === 'ok').map((q) => q.status), [200], 'only fetch.py with the password got in');
+      assert.ok(!requests.some((q) => q.method === 'POST'), 'nothing was fetched');
+    });
+
+    test('a client that does not trust the test CA refuses the origin', async () => {
+      const r = await gitClone(gitClient, withCredentials(GIT.name), { GIT_SSL_CAINFO: '/etc/ssl/certs/ca-certificates.crt', GIT_TERMINAL_PROMPT: '0' });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /certificate/i, r.stderr);
     });
   });
 
@@ -416,12 +587,223 @@ describe('the test internet and the Envoy stand-in', () => {
     });
   });
 
+  describe('the forwarding Envoy stand-in', () => {
+    const fwdDir = join(workDir, 'envoy-fwd');
+    const fwdIp = () => `${side.prefix}.201`;
+    let fwd = '';
+    let sideGit = '';
+    let sshPort = 0;
+    const FWD_POLICY = `
+security:
+  firewall:
+    add_domains: [git.test, mirror.test, nx.test, .wild.test]
+    rules:
+      - dst: allowed.test
+        proto: ssh
+`;
+
+    before(async () => {
+      if (!inet.routes.some((r) => r.includes(side.subnet))) await inet.routeFrom(side.subnet);
+      // mirror.test: the git origin's address under a name its certificate does not carry.
+      inet.setZone({ 'allowed.test': 10, '*.wild.test': 11, 'deep.x.wild.test': 12, 'mirror.test': gitOrigin.ip });
+      const rendered = render(FWD_POLICY);
+      sshPort = rendered.allocation['tcp:allowed.test:22']!;
+      writeEnvoyDir(rendered.files, fwdDir);
+      fwd = await startEnvoyStandin({ network: side.name, ip: fwdIp(), configDir: fwdDir, image: await inet.forwardingEnvoyImage() });
+      containers.push(fwd);
+      // A client that trusts the firewall CA that signed the stand-in's certificate, and whose git.test:443
+      // is the stand-in's front listener (through a relay on its loopback: no datapath here).
+      sideGit = await startClient(side.name, `${side.prefix}.51`, { image: GIT_IMAGE, args: ['--add-host', `${GIT.name}:127.0.0.1`] });
+      await runOk('docker', ['exec', '-d', sideGit, 'python3', '/t/portfwd.py', '443', fwdIp(), '10000']);
+      const listening = "import socket,time\nfor _ in range(50):\n    try:\n        socket.socket().bind(('127.0.0.1', 443))\n    except OSError:\n        break\n    time.sleep(0.1)\nelse:\n    raise SystemExit('the relay does not listen')";
+      await runOk('docker', ['exec', sideGit, 'python3', '-c', listening]);
+    });
+    after(async () => {
+      // Before the internet's stop(): it removes the forwarding image, which no container may still use.
+      await removeContainer(sideGit);
+      await removeContainer(fwd);
+    });
+
+    test('a tcp_proxy chain connects to the cluster endpoint, resolved with the internet resolver, and pipes both ways', async () => {
+      assert.deepEqual(await probe(sideClient, 'tcp', fwdIp(), String(sshPort)), { ok: true, banner: 'origin-plain:22' });
+      const rec = await waitForEnvoyRecord(fwd, (r) => r.kind === 'conn' && r.port === sshPort);
+      assert.deepEqual([rec.verdict, rec.upstreamHost, rec.forwarded, rec.peer], ['accepted', 'allowed.test:22', `${inet.address(10)}:22`, `${side.prefix}.50`]);
+      const c = await inet.waitForConnection('plain', (c) => c.port === 22 && c.peer === fwdIp());
+      assert.equal(c.local, inet.address(10));
+      await inet.waitForQuery((q) => q.name === 'allowed.test' && q.peer === fwdIp(), 'the stand-in asked the internet resolver');
+    });
+
+    test('TLS-inspected HTTPS: git clone through the stand-in reaches the git origin from the stand-in, with auth, verified upstream', async () => {
+      const before = (await inet.gitRequests(GIT.name)).length;
+      const r = await gitClone(sideGit, withCredentials(GIT.name), { GIT_SSL_CAINFO: '/t/ca.pem', GIT_TERMINAL_PROMPT: '0' });
+      assert.equal(r.code, 0, `${r.stderr}\n${JSON.stringify((await envoyRecords(fwd)).slice(-5))}`);
+      assert.deepEqual(r.files, GIT.files);
+      const requests = (await inet.gitRequests(GIT.name)).slice(before);
+      assert.ok(requests.length >= 2 && requests.every((q) => q.peer === fwdIp() && q.sni === GIT.name), JSON.stringify(requests));
+      assert.ok(requests.some((q) => q.method === 'POST' && q.path === '/demo.git/git-upload-pack' && q.auth === 'ok' && q.status === 200), JSON.stringify(requests));
+      const conns = (await envoyRecords(fwd)).filter((x) => x.kind === 'conn' && x.sni === GIT.name && x.peer === `${side.prefix}.51`);
+      assert.ok(conns.length >= 1, JSON.stringify(conns));
+      for (const c of conns) {
+        assert.deepEqual([c.chain, c.tls, c.cluster, c.upstreamHost, c.upstreamSni, c.forwarded], ['tls:git.test:443', 'terminated', 'upstream_https', 'git.test:443', 'git.test', `${gitOrigin.ip}:443`], JSON.stringify(c));
+        assert.ok(c.status === 200 || c.status === 401, `the first response's status: ${JSON.stringify(c)}`);
+      }
+      // The access log, as the control plane reads it: allowed, with the upstream's address and status.
+      const lines = (await envoyAccessLog(fwd)).filter((l) => l.sni === GIT.name && String(l.client).startsWith(`${side.prefix}.51:`));
+      assert.ok(lines.length >= 1 && lines.every((l) => l.upstream === `${gitOrigin.ip}:443` && l.details === 'via_upstream'), JSON.stringify(lines));
+      const events = lines.map((l) => fromEnvoyAccessLog(JSON.stringify(l))!);
+      assert.ok(events.every((e) => e.verdict === 'allowed' && e.domain === GIT.name), JSON.stringify(events));
+    });
+
+    test('upstream failures are answered 503 by the stand-in: a name the resolver does not know, a certificate for another name, no TLS at all', async () => {
+      const cases = [
+        ['nx.test', /nx\.test: rcode 3/],
+        ['mirror.test', /TLS: .*(CERTIFICATE_VERIFY_FAILED|match|mismatch)/i],
+        ['a.wild.test', /TLS: /],
+      ] as const;
+      for (const [name, why] of cases) {
+        const r = await probe(sideClient, 'tls', fwdIp(), '10000', name, '/t/ca.pem', name);
+        assert.deepEqual([r.ok, r.status], [true, 503], `${name}: ${JSON.stringify(r)}`);
+        const rec = await waitForEnvoyRecord(fwd, (x) => x.kind === 'conn' && x.sni === name);
+        assert.match(rec.upstreamError ?? '', why, JSON.stringify(rec));
+        assert.equal(rec.forwarded, undefined);
+      }
+    });
+
+    test('a denied Host inside an allowed chain, and an unknown SNI, behave as without forwarding', async () => {
+      const before = (await inet.gitRequests(GIT.name)).length;
+      assert.deepEqual(await probe(sideClient, 'tls', fwdIp(), '10000', GIT.name, '/t/ca.pem', 'evil.test'), { ok: true, status: 403, body: 'Forbidden\n' });
+      const rec = await waitForEnvoyRecord(fwd, (x) => x.kind === 'conn' && x.sni === GIT.name && x.host === 'evil.test');
+      assert.deepEqual([rec.route, rec.status, rec.forwarded], ['deny', 403, undefined]);
+      const reset = await probe(sideClient, 'tls', fwdIp(), '10000', 'evil.test');
+      assert.deepEqual([reset.ok, reset.errno], [false, 'ECONNRESET']);
+      assert.equal((await inet.gitRequests(GIT.name)).length, before, 'nothing reached the origin');
+    });
+
+    test('the forwarding stand-in logged no error of its own', async () => {
+      const errors = (await envoyRecords(fwd)).filter((r) => ['error', 'config-error', 'bind-error', 'fatal'].includes(r.kind));
+      assert.deepEqual(errors, []);
+    });
+  });
+
+  describe('through the firewall: an agent clones from the git origin (control plane, CoreDNS, datapath, forwarding stand-in)', { timeout: 900_000 }, () => {
+    const names = stackNames(`clawker-e2e-git-${process.pid}`);
+    const pinDir = join(BPFFS_DIR, names.prefix);
+    const dataDir = mkdtempSync(join(tmpdir(), 'clawker-e2e-inet-fw-data-'));
+    const agentDir = mkdtempSync(join(tmpdir(), 'clawker-e2e-inet-fw-agent-'));
+    const settings = join(dataDir, 'settings.yaml');
+    let envoyImage = '';
+    let images: { coredns: string; controlplane: string };
+    let status: Status;
+    let agent = '';
+    let agentIp = '';
+    const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const env = {
+          ...process.env, CLAWKER_DATA_DIR: dataDir, CLAWKER_STACK: names.prefix, CLAWKER_PIN_DIR: pinDir, CLAWKER_SETTINGS: settings,
+          CLAWKER_ENVOY_IMAGE: envoyImage, CLAWKER_COREDNS_IMAGE: images.coredns, CLAWKER_CONTROLPLANE_IMAGE: images.controlplane, CLAWKER_DRAIN_AFTER_MS: '600000',
+        };
+        execFile(process.execPath, [join(ROOT, 'dist', 'cli.js'), ...args], { env, timeout: 180_000 }, (error, stdout, stderr) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      });
+    const cliOk = async (...args: string[]) => {
+      const r = await cli(...args);
+      assert.equal(r.code, 0, `clawker ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+      return r.stdout;
+    };
+
+    before(async () => {
+      await requireTestbed();
+      await runOk('node', [join(ROOT, 'scripts', 'build.mjs')], 120_000);
+      images = await ensureStackImages();
+      envoyImage = await inet.forwardingEnvoyImage();
+      writeFileSync(settings, `firewall:\n  upstream_dns:\n    - ${inet.dnsIp}\n`);
+      await cliOk('firewall', 'add', GIT.name);
+      const up = await cli('firewall', 'up', '--json');
+      assert.equal(up.code, 0, `firewall up failed:\n${up.stderr}\n${up.stdout}`);
+      status = JSON.parse(up.stdout) as Status;
+      await inet.routeFrom(status.network.subnet);
+      // The firewall CA, as an agent image would trust it.
+      copyFileSync(join(dataDir, 'firewall', 'ca', 'ca.pem'), join(agentDir, 'clawker-ca.pem'));
+      const { name, create } = agentContainerSpec({
+        stack: names,
+        project: 'e2e',
+        agent: 'git',
+        image: GIT_IMAGE,
+        cmd: ['sleep', 'infinity'],
+        workspace: agentDir,
+        settings: { ...DEFAULT_PROJECT_SETTINGS, enableHostProxy: false, env: { GIT_SSL_CAINFO: '/agent/clawker-ca.pem', GIT_TERMINAL_PROMPT: '0' } },
+        firewall: { enabled: true, corednsIp: status.network.coredns, cgroupParent: agentsCgroupParent('cgroupfs', names.agentsCgroup) },
+        extraLabels: { [E2E_PID_LABEL]: String(process.pid) },
+      });
+      agent = name;
+      const container = await docker.createContainer({ name, ...create, HostConfig: { ...create.HostConfig, Binds: [`${agentDir}:/agent:ro`, `${workDir}:/t:ro`] } });
+      await container.start();
+      agentIp = (await runOk('docker', ['inspect', '-f', `{{(index .NetworkSettings.Networks "${names.network}").IPAddress}}`, agent])).trim();
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const s = JSON.parse((await cli('firewall', 'status', '--json')).stdout) as Status;
+        if (s.agents.some((a) => a.agent === 'git' && a.state === 'enrolled')) break;
+        if (Date.now() > deadline) throw new Error(`agent not enrolled: ${JSON.stringify(s.agents)}`);
+        await sleep(200);
+      }
+    });
+
+    after(async () => {
+      await cli('firewall', 'down');
+      for (const n of [agent, names.controlplane, names.envoy, names.coredns]) if (n) await run('docker', ['rm', '-f', n]);
+      await run('docker', ['network', 'rm', names.network]);
+      rmSync(pinDir, { recursive: true, force: true });
+      for (const h of ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc']) {
+        const dir = join('/sys/fs/cgroup', h, names.agentsCgroup);
+        if (existsSync(dir)) await run('rmdir', [dir]);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(agentDir, { recursive: true, force: true });
+    });
+
+    test('git clone with credentials through the firewall gets the files; the origin sees the proxy (.200) with auth, never the agent', async () => {
+      const before = (await inet.gitRequests(GIT.name)).length;
+      const r = await gitClone(agent, withCredentials(GIT.name));
+      assert.equal(r.code, 0, `${r.stderr}\nproxy: ${JSON.stringify((await envoyRecords(names.envoy)).slice(-5))}`);
+      assert.deepEqual(r.files, GIT.files);
+      const requests = (await inet.gitRequests(GIT.name)).slice(before);
+      assert.ok(requests.length >= 2, JSON.stringify(requests));
+      assert.ok(requests.every((q) => q.peer === status.network.envoy), `every request from the proxy at ${status.network.envoy}: ${JSON.stringify(requests)}`);
+      assert.ok(status.network.envoy.endsWith('.200'));
+      assert.ok(requests.some((q) => q.method === 'POST' && q.path === '/demo.git/git-upload-pack' && q.auth === 'ok' && q.user === GIT.user && q.status === 200), JSON.stringify(requests));
+      const conns = (await envoyRecords(names.envoy)).filter((x) => x.kind === 'conn' && x.sni === GIT.name);
+      assert.ok(conns.length >= 1 && conns.every((c) => c.peer === agentIp && c.port === 10000 && c.forwarded === `${gitOrigin.ip}:443`), JSON.stringify(conns));
+      assert.ok(conns.every((c) => c.status === 200 || c.status === 401), `the first response's status is recorded: ${JSON.stringify(conns)}`);
+      assert.ok(!(await inet.queries()).some((q) => q.peer === agentIp), 'the agent never asked the internet resolver itself');
+      // The control plane reads the stand-in's access log as Envoy's: allowed proxy events for git.test, to the origin.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const events = (await cliOk('firewall', 'events', '--json', '--tail', '2000')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+        const allowed = events.filter((e) => e.source === 'proxy' && e.verdict === 'allowed' && e.domain === GIT.name);
+        if (allowed.some((e) => JSON.stringify(e.dst).includes(gitOrigin.ip))) break;
+        if (Date.now() > deadline) throw new Error(`no allowed proxy event for ${GIT.name} to ${gitOrigin.ip}: ${JSON.stringify(events.slice(-5))}`);
+        await sleep(250);
+      }
+    });
+
+    test('without credentials the clone fails on the 401 the origin answered through the proxy', async () => {
+      const before = (await inet.gitRequests(GIT.name)).length;
+      const r = await gitClone(agent, gitOrigin.url);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /could not read Username|terminal prompts disabled/, r.stderr);
+      const requests = (await inet.gitRequests(GIT.name)).slice(before);
+      assert.deepEqual(requests.map((q) => [q.peer, q.auth, q.status]), [[status.network.envoy, 'none', 401]]);
+    });
+  });
+
   describe('stop', () => {
     test('removes the containers, the network and the iptables rules', async () => {
       const net = inet.network!;
       await removeContainer(inetClient);
       const origin = (await runOk('docker', ['ps', '-a', '--filter', `network=${net.name}`, '--format', '{{.Names}}'])).trim().split('\n');
-      assert.equal(origin.length, 3, `the resolver and two origins: ${origin.join(',')}`);
+      assert.equal(origin.length, 4, `the resolver and three origins: ${origin.join(',')}`);
       assert.deepEqual(await inet.stop(), []);
       assert.equal((await run('docker', ['network', 'inspect', net.name])).code, 1);
       for (const c of origin) assert.equal((await run('docker', ['inspect', c])).code, 1, `${c} still exists`);
