@@ -4,6 +4,7 @@
  * Each verb lives in its own module under `commands/` and registers itself here.
  */
 import { Command } from 'commander';
+import { registerAgentCommands } from './commands/agents';
 import { registerFirewallCommands } from './commands/firewall';
 import { registerValidateCommand } from './commands/validate';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   registerValidateCommand(program);
   registerFirewallCommands(program);
+  registerAgentCommands(program);
   return program;
 }
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
-import { agentContainerSpec } from '../../src/core/stack/agentSpec';
+import { agentContainerSpec, DEFAULT_PROJECT_SETTINGS } from '../../src/core/stack/agentSpec';
 import { agentsCgroupParent } from '../../src/core/stack/cgroupPaths';
 import type { Status } from '../../src/core/stack/controlPlaneApi';
 import { stackNames } from '../../src/core/stack/stackNames';
@@ -109,17 +109,18 @@ const connsSince = async (n: number): Promise<EnvoyRecord[]> => (await proxy()).
 const connCount = async (): Promise<number> => (await proxy()).filter((r) => r.kind === 'conn').length;
 
 async function startAgent(agent = 'dev'): Promise<string> {
-  const spec = agentContainerSpec({
+  const { name, create } = agentContainerSpec({
+    stack: names,
+    project: 'e2e',
     agent,
     image: PY_IMAGE,
     cmd: ['sleep', 'infinity'],
-    names,
-    corednsIp: status.network.coredns,
-    cgroupParent: agentsCgroupParent('cgroupfs', names.agentsCgroup),
+    workspace: scriptsDir,
+    settings: { ...DEFAULT_PROJECT_SETTINGS, enableHostProxy: false },
+    firewall: { enabled: true, corednsIp: status.network.coredns, cgroupParent: agentsCgroupParent('cgroupfs', names.agentsCgroup) },
     extraLabels: { [E2E_PID_LABEL]: String(process.pid) },
   });
-  const { name, ...options } = spec;
-  const container = await docker.createContainer({ name, ...options, HostConfig: { ...options.HostConfig, Binds: [`${scriptsDir}:/agent:ro`] } });
+  const container = await docker.createContainer({ name, ...create, HostConfig: { ...create.HostConfig, Binds: [`${scriptsDir}:/agent:ro`] } });
   await container.start();
   return name;
 }
