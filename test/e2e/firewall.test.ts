@@ -118,6 +118,7 @@ async function startAgent(agent = 'dev'): Promise<string> {
     workspace: scriptsDir,
     settings: { ...DEFAULT_PROJECT_SETTINGS, enableHostProxy: false },
     firewall: { enabled: true, corednsIp: status.network.coredns, cgroupParent: agentsCgroupParent('cgroupfs', names.agentsCgroup) },
+    supervised: false,
     extraLabels: { [E2E_PID_LABEL]: String(process.pid) },
   });
   const container = await docker.createContainer({ name, ...create, HostConfig: { ...create.HostConfig, Binds: [`${scriptsDir}:/agent:ro`] } });

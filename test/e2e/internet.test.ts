@@ -735,6 +735,7 @@ security:
         workspace: agentDir,
         settings: { ...DEFAULT_PROJECT_SETTINGS, enableHostProxy: false, env: { GIT_SSL_CAINFO: '/agent/clawker-ca.pem', GIT_TERMINAL_PROMPT: '0' } },
         firewall: { enabled: true, corednsIp: status.network.coredns, cgroupParent: agentsCgroupParent('cgroupfs', names.agentsCgroup) },
+        supervised: false,
         extraLabels: { [E2E_PID_LABEL]: String(process.pid) },
       });
       agent = name;

@@ -13,7 +13,9 @@ import {
   ENV_HOST_PROXY,
   ENV_PROJECT,
   HOST_PROXY_TOKEN_FILE,
+  LABEL_SUPERVISOR,
   SESSION_FILES,
+  SUPERVISOR_AGENTD,
   WORKSPACE_DIR,
 } from '../../src/core/agents/agentContract';
 import {
@@ -112,6 +114,7 @@ describe('the container spec', () => {
       'dev.clawker.agent': 'dev',
       [LABEL_WORKSPACE]: '/home/me/src/web',
       [LABEL_FIREWALL]: 'enabled',
+      [LABEL_SUPERVISOR]: SUPERVISOR_AGENTD,
     });
     assert.equal(envOf(create.Env)[ENV_FIREWALL_ENABLED], 'true');
   });
@@ -224,6 +227,20 @@ describe('the environment', () => {
     assert.deepEqual(projectSettingsOf(loaded.config), { env: { FOO: 'bar' }, dockerSocket: true, capAdd: ['SYS_PTRACE'], enableHostProxy: false });
     assert.deepEqual(projectSettingsOf(loadProject('{}\n').config), DEFAULT_PROJECT_SETTINGS);
     assert.deepEqual(projectSettingsOf(undefined), DEFAULT_PROJECT_SETTINGS);
+  });
+
+  test('variables that would run code in the root supervisor (NODE_OPTIONS, LD_PRELOAD, …) are dropped with a warning', () => {
+    const spec = agentContainerSpec(input({ settings: { ...DEFAULT_PROJECT_SETTINGS, env: { NODE_OPTIONS: '--require /workspace/x.js', LD_PRELOAD: '/workspace/x.so', KEEP: '1' } } }));
+    const env = envOf(spec.create.Env);
+    assert.equal(env.NODE_OPTIONS, undefined);
+    assert.equal(env.LD_PRELOAD, undefined);
+    assert.equal(env.KEEP, '1');
+    assert.equal(spec.warnings.filter((w) => /root supervisor/.test(w)).length, 2);
+  });
+
+  test('the supervisor label asks the control plane for a session; an unsupervised probe image goes without', () => {
+    assert.equal(agentContainerSpec(input()).create.Labels[LABEL_SUPERVISOR], SUPERVISOR_AGENTD);
+    assert.equal(agentContainerSpec(input({ supervised: false })).create.Labels[LABEL_SUPERVISOR], undefined);
   });
 
   test('labels a caller passes cannot make the container something else', () => {

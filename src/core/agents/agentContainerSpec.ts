@@ -15,7 +15,7 @@
  * (agentd is PID 1), private PID and IPC namespaces, no host network. The Docker socket only with
  * `security.docker_socket: true`, and then with a warning the CLI prints.
  */
-import { AGENTD_CAPABILITIES, ENV_AGENT, ENV_FIREWALL_ENABLED, ENV_HOST_PROXY, ENV_PROJECT, WORKSPACE_DIR } from './agentContract';
+import { AGENTD_CAPABILITIES, ENV_AGENT, ENV_FIREWALL_ENABLED, ENV_HOST_PROXY, ENV_PROJECT, LABEL_SUPERVISOR, SUPERVISOR_AGENTD, WORKSPACE_DIR } from './agentContract';
 import { agentContainerName } from './agentNames';
 import { LABEL_AGENT, LABEL_PROJECT, LABEL_STACK, managedLabels } from '../stack/labels';
 import type { StackNames } from '../stack/stackNames';
@@ -80,6 +80,8 @@ export interface AgentSpecInput {
   readonly homeDir?: string;
   /** Labels of the caller (tests); ours win over them. */
   readonly extraLabels?: Readonly<Record<string, string>>;
+  /** False for an image whose PID 1 is not agentd (the firewall suites' probes): enrolled, never sessioned. */
+  readonly supervised?: boolean;
 }
 
 export interface AgentMount {
@@ -188,6 +190,12 @@ export function effectiveCapabilities(capAdd: readonly string[]): { capAdd: stri
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** agent.env may not set these: clawker's own variables say what the agent is and where it runs. */
 export const RESERVED_ENV_PREFIX = 'CLAWKER_';
+/**
+ * Variables that would make root's Node or the dynamic loader run code before agentd's own (a
+ * `--require` of a workspace file, a preloaded library): the image's entrypoint removes them before
+ * PID 1 starts, so they reach neither agentd nor the command. Set them in the command instead.
+ */
+export const SUPERVISOR_STRIPPED_ENV = ['NODE_OPTIONS', 'NODE_PATH', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT'] as const;
 
 const envMap = (lines: readonly string[]): Map<string, string> => {
   const map = new Map<string, string>();
@@ -222,6 +230,10 @@ export function agentEnvironment(
   for (const [key, raw] of Object.entries(agentEnv)) {
     if (key.toUpperCase().startsWith(RESERVED_ENV_PREFIX)) {
       warnings.push(`agent.env: ${key} ignored: ${RESERVED_ENV_PREFIX}* variables are set by clawker`);
+      continue;
+    }
+    if ((SUPERVISOR_STRIPPED_ENV as readonly string[]).includes(key)) {
+      warnings.push(`agent.env: ${key} ignored: it would run code in the root supervisor, so the image removes it before anything starts; set it in the agent's command instead (clawker run -- env ${key}=… claude)`);
       continue;
     }
     const value = String(raw).replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
@@ -296,6 +308,8 @@ export function agentContainerSpec(input: AgentSpecInput): AgentContainerSpec {
           [LABEL_AGENT]: input.agent,
           [LABEL_WORKSPACE]: input.workspace,
           [LABEL_FIREWALL]: firewall.enabled ? 'enabled' : 'disabled',
+          // PID 1 is agentd: the control plane starts the command over the session once enrolled.
+          ...(input.supervised === false ? {} : { [LABEL_SUPERVISOR]: SUPERVISOR_AGENTD }),
         }),
       },
       WorkingDir: WORKSPACE_DIR,
