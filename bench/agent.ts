@@ -23,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stackNames } from '../src/core/stack/stackNames';
 import type { Status } from '../src/core/stack/controlPlaneApi';
 import { ensureEnvoyStandinImage } from '../test/e2e/internet';
+import { stopHostProxy } from '../src/platform/hostProxyLauncher';
 import { ensureStackImages } from '../test/e2e/stackImages';
 import { BASE_IMAGE, BPFFS_DIR, requireTestbed, ROOT, run, runOk } from '../test/e2e/testbed';
 import { summarize } from './lib/stats';
@@ -180,14 +181,7 @@ async function cleanup(): Promise<void> {
   if (images) await cli('firewall', 'down');
   for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
   await run('docker', ['network', 'rm', names.network]);
-  const pid = join(dataDir, 'hostproxy', 'hostproxy.pid');
-  if (existsSync(pid)) {
-    try {
-      process.kill(Number(readFileSync(pid, 'utf8').trim()), 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
+  await stopHostProxy(dataDir).catch(() => false);
   rmSync(pinDir, { recursive: true, force: true });
   await run('docker', ['rmi', AGENT_IMAGE]);
   for (const d of [dataDir, workspace]) rmSync(d, { recursive: true, force: true });

@@ -21,6 +21,7 @@ import type { Status } from '../../src/core/stack/controlPlaneApi';
 import { stackNames } from '../../src/core/stack/stackNames';
 import { sessionRequest, type SessionCredentials } from '../../src/controlplane/agentSession';
 import { loadOrCreateCa } from '../../src/platform/caStore';
+import { stopHostProxy } from '../../src/platform/hostProxyLauncher';
 import { TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
 import { BASE_IMAGE, BPFFS_DIR, requireTestbed, ROOT, run, runOk } from './testbed';
@@ -160,14 +161,7 @@ after(async () => {
   for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
   await run('docker', ['network', 'rm', names.network]);
   await inet.stop();
-  const pid = join(dataDir, 'hostproxy', 'hostproxy.pid');
-  if (existsSync(pid)) {
-    try {
-      process.kill(Number(readFileSync(pid, 'utf8').trim()), 'SIGTERM');
-    } catch {
-      /* already gone */
-    }
-  }
+  await stopHostProxy(dataDir).catch(() => false);
   rmSync(pinDir, { recursive: true, force: true });
   for (const h of ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc']) {
     const dir = join('/sys/fs/cgroup', h, names.agentsCgroup);
