@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   const part = (k: keyof ClawkerRun) => med(runs.map((r) => r[k]));
   const total = part('total');
   const row = (label: string, ms: number, share?: number) =>
-    `   ${label.padEnd(58)}${`${ms.toFixed(0)} ms`.padStart(9)}${(share === undefined ? '' : `${(share * 100).toFixed(0)}%`).padStart(7)}`;
+    `   ${label.padEnd(72)}${`${ms.toFixed(0)} ms`.padStart(9)}${(share === undefined ? '' : `${(share * 100).toFixed(0)}%`).padStart(7)}`;
   console.log(`bench/agent — ${machine()}; network ${up.network.subnet}; median of ${ROUNDS} interleaved rounds (warm-up incl. image build: ${(warmMs / 1000).toFixed(1)} s)`);
   console.log(row('(a) docker run -d, same image, command as PID 1 (baseline)', b));
   console.log(row('(b) clawker run -d → the agent command running', total));

@@ -209,6 +209,22 @@ describe('an agent container', { timeout: 1_800_000 }, () => {
     assert.ok(events.some((e) => e.agent === 'probe' && /command running/.test(e.message ?? '')), 'the control plane recorded the start');
   });
 
+  test('with no control plane to enroll it, the command does not run at all; it starts when the control plane comes back', async () => {
+    const marker = join(workspace, 'gated');
+    await cliOk('create', '--agent', 'gated', '--', 'sh', '-c', 'date +%s > /workspace/gated; exec sleep 100000');
+    await runOk('docker', ['stop', '-t', '2', names.controlplane]);
+    try {
+      await runOk('docker', ['start', container('gated')]);
+      await sleep(3000);
+      assert.equal(existsSync(marker), false, 'the command ran before any control plane enrolled the container');
+      const logs = await run('docker', ['logs', container('gated')]);
+      assert.match(logs.stdout + logs.stderr, /waiting for the firewall/);
+    } finally {
+      await runOk('docker', ['start', names.controlplane]);
+    }
+    await waitForFile(marker, 60_000);
+  });
+
   test("the supervisor's session refuses a certificate with another CN or from another CA, and accepts the control plane's", async () => {
     const ip = await agentIp('probe');
     const endpoint = { ip, containerName: container('probe') };
