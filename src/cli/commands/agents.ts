@@ -290,16 +290,7 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
           if (cmd) throw new AgentLifecycleError(`${existing.name} exists; the command after -- applies only when an agent is created`, 'agent', `remove it first (clawker rm --agent ${agent}) to give it another command`);
           if (o.rebuild) throw new AgentLifecycleError(`${existing.name} exists; --rebuild applies only when an agent is created`, 'agent', `remove it first (clawker rm --agent ${agent}), then clawker run --rebuild --agent ${agent}`);
         } else {
-          created = await deps.platform.createAgent(ctx.rt, {
-            ...ref,
-            workspace: p.workspace,
-            settings: p.settings,
-            projectRules: p.rules,
-            homeDir: deps.homeDir,
-            ...(deps.env[ENV_AGENT_IMAGE] ? { imageTag: deps.env[ENV_AGENT_IMAGE] } : {}),
-            ...(cmd ? { cmd } : {}),
-            ...(o.rebuild ? { rebuild: true } : {}),
-          });
+          created = await deps.platform.createAgent(ctx.rt, createOptions(p, agent, cmd, o.rebuild));
           printCreated(created, !!o.json);
         }
         const attach = !o.detach && deps.stdin.isTTY === true;
@@ -318,6 +309,21 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
       abort.signal,
     ).finally(stopListening);
   });
+
+  /** What `run` and `create` ask createAgent for: the project, the agent, its command. */
+  function createOptions(p: Project, agent: string, cmd: readonly string[] | undefined, rebuild: boolean | undefined): agentContainers.CreateAgentOptions {
+    return {
+      project: p.name,
+      agent,
+      workspace: p.workspace,
+      settings: p.settings,
+      projectRules: p.rules,
+      homeDir: deps.homeDir,
+      ...(deps.env[ENV_AGENT_IMAGE] ? { imageTag: deps.env[ENV_AGENT_IMAGE] } : {}),
+      ...(cmd ? { cmd } : {}),
+      ...(rebuild ? { rebuild: true } : {}),
+    };
+  }
 
   function reportAttach(result: agentContainers.AttachResult, agent: string): void {
     if (result.detached) {
@@ -345,17 +351,7 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
         const cmd = commandAfterDashes(create, operands);
         const p = project(o, true);
         const agent = await agentOf(ctx, p, o, 'create');
-        const created = await deps.platform.createAgent(ctx.rt, {
-          project: p.name,
-          agent,
-          workspace: p.workspace,
-          settings: p.settings,
-          projectRules: p.rules,
-          homeDir: deps.homeDir,
-          ...(deps.env[ENV_AGENT_IMAGE] ? { imageTag: deps.env[ENV_AGENT_IMAGE] } : {}),
-          ...(cmd ? { cmd } : {}),
-          ...(o.rebuild ? { rebuild: true } : {}),
-        });
+        const created = await deps.platform.createAgent(ctx.rt, createOptions(p, agent, cmd, o.rebuild));
         if (o.json) out(JSON.stringify(created, null, 2));
         else printCreated(created, false);
       },
