@@ -29,6 +29,7 @@ import {
   HOST_PROXY_TOKEN_FILE,
   HOST_PROXY_TOKEN_HEADER,
   IMAGE_CA_FILE,
+  SUPERVISOR_STRIPPED_ENV,
   SYSTEM_CA_BUNDLE,
 } from '../../src/core/agents/agentContract';
 import { createCertificateAuthority } from '../../src/core/pki/authority';
@@ -145,7 +146,7 @@ test('a second ensureAgentImage with nothing changed does not build', { timeout:
 test('the image configuration: entrypoint agentd, command claude, root, /workspace, the CA variables', async () => {
   const config = (await docker.getImage(TAG).inspect()).Config;
   // env(1) strips what would make root's Node or the loader run code first, then execs node: PID 1 is agentd.
-  assert.deepEqual(config.Entrypoint, ['/usr/bin/env', ...['NODE_OPTIONS', 'NODE_PATH', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT'].flatMap((v) => ['-u', v]), 'node', AGENTD_BUNDLE, '--']);
+  assert.deepEqual(config.Entrypoint, ['/usr/bin/env', ...SUPERVISOR_STRIPPED_ENV.flatMap((v) => ['-u', v]), 'node', AGENTD_BUNDLE, '--']);
   assert.deepEqual(config.Cmd, ['claude']);
   assert.equal(config.User, 'root');
   assert.equal(config.WorkingDir, '/workspace');

@@ -15,7 +15,7 @@
  * (agentd is PID 1), private PID and IPC namespaces, no host network. The Docker socket only with
  * `security.docker_socket: true`, and then with a warning the CLI prints.
  */
-import { AGENTD_CAPABILITIES, ENV_AGENT, ENV_FIREWALL_ENABLED, ENV_HOST_PROXY, ENV_PROJECT, LABEL_SUPERVISOR, SUPERVISOR_AGENTD, WORKSPACE_DIR } from './agentContract';
+import { AGENTD_CAPABILITIES, ENV_AGENT, ENV_FIREWALL_ENABLED, ENV_HOST_PROXY, ENV_PROJECT, LABEL_SUPERVISOR, SUPERVISOR_AGENTD, SUPERVISOR_STRIPPED_ENV, WORKSPACE_DIR } from './agentContract';
 import { agentContainerName } from './agentNames';
 import { LABEL_AGENT, LABEL_PROJECT, LABEL_STACK, managedLabels } from '../stack/labels';
 import type { StackNames } from '../stack/stackNames';
@@ -190,12 +190,6 @@ export function effectiveCapabilities(capAdd: readonly string[]): { capAdd: stri
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** agent.env may not set these: clawker's own variables say what the agent is and where it runs. */
 export const RESERVED_ENV_PREFIX = 'CLAWKER_';
-/**
- * Variables that would make root's Node or the dynamic loader run code before agentd's own (a
- * `--require` of a workspace file, a preloaded library): the image's entrypoint removes them before
- * PID 1 starts, so they reach neither agentd nor the command. Set them in the command instead.
- */
-export const SUPERVISOR_STRIPPED_ENV = ['NODE_OPTIONS', 'NODE_PATH', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT'] as const;
 
 const envMap = (lines: readonly string[]): Map<string, string> => {
   const map = new Map<string, string>();

@@ -65,6 +65,14 @@ export const HOST_PROXY_TOKEN_HEADER = 'x-clawker-token';
  */
 export const AGENTD_CAPABILITIES = ['SETUID', 'SETGID', 'KILL'] as const;
 
+/**
+ * Variables that would make root's Node or the dynamic loader run code before agentd's own (a
+ * `--require` of a workspace file, a preloaded library): the image's ENTRYPOINT removes them with
+ * `env -u` before PID 1 starts (a Dockerfile cannot interpolate into it: the image's tests hold it to
+ * this list), so they reach neither agentd nor the command; agent.env may not set them.
+ */
+export const SUPERVISOR_STRIPPED_ENV = ['NODE_OPTIONS', 'NODE_PATH', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT'] as const;
+
 /** Environment the lifecycle sets in every agent container (container-security.md). */
 export const ENV_PROJECT = 'CLAWKER_PROJECT';
 export const ENV_AGENT = 'CLAWKER_AGENT';
