@@ -15,7 +15,6 @@
  * Needs the test bed (bash test/testbed/provision.sh). Exits non-zero only when something could not
  * be measured, never for a slow figure.
  */
-import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +24,7 @@ import type { Status } from '../src/core/stack/controlPlaneApi';
 import { ensureEnvoyStandinImage } from '../test/e2e/internet';
 import { stopHostProxy } from '../src/platform/hostProxyLauncher';
 import { ensureStackImages } from '../test/e2e/stackImages';
-import { BASE_IMAGE, BPFFS_DIR, requireTestbed, ROOT, run, runOk } from '../test/e2e/testbed';
+import { BASE_IMAGE, BPFFS_DIR, clawker, type ClawkerResult, requireTestbed, ROOT, run, runOk } from '../test/e2e/testbed';
 import { summarize } from './lib/stats';
 import { machine } from './lib/timing';
 
@@ -37,7 +36,6 @@ const workspace = mkdtempSync(join(tmpdir(), 'clawker-bench-agent-ws-'));
 const settings = join(dataDir, 'settings.yaml');
 const PROJECT = 'bench';
 const AGENT_IMAGE = `clawker-bench/agent:${process.pid}`;
-const CLI = join(ROOT, 'dist', 'cli.js');
 let images: { coredns: string; controlplane: string };
 
 const env = (): NodeJS.ProcessEnv => ({
@@ -54,13 +52,7 @@ const env = (): NodeJS.ProcessEnv => ({
   CLAWKER_DRAIN_AFTER_MS: '600000',
 });
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: env(), cwd: workspace, timeout: 900_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (...args: string[]): Promise<ClawkerResult> => clawker(args, { env: env(), cwd: workspace, timeoutMs: 900_000 });
 
 async function cliOk(...args: string[]): Promise<string> {
   const r = await cli(...args);

@@ -8,7 +8,6 @@
  * Each test says what it proves; failures print what the agent, the proxy and the origins saw.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +23,7 @@ import { loadOrCreateCa } from '../../src/platform/caStore';
 import { stopHostProxy } from '../../src/platform/hostProxyLauncher';
 import { TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BASE_IMAGE, BPFFS_DIR, requireTestbed, ROOT, run, runOk } from './testbed';
+import { BASE_IMAGE, BPFFS_DIR, clawker, type ClawkerResult, requireTestbed, ROOT, run, runOk } from './testbed';
 
 const names = stackNames(`clawker-e2e-ag-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
@@ -32,7 +31,6 @@ const dataDir = mkdtempSync(join(tmpdir(), 'clawker-e2e-agents-data-'));
 const home = mkdtempSync(join(tmpdir(), 'clawker-e2e-agents-home-'));
 const workspace = mkdtempSync(join(tmpdir(), 'clawker-e2e-agents-ws-'));
 const settings = join(dataDir, 'settings.yaml');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const PROJECT = 'e2e-agents';
 const AGENT_IMAGE = `clawker-e2e/agent:${process.pid}`;
 const inet = new TestInternet();
@@ -60,15 +58,7 @@ function env(): NodeJS.ProcessEnv {
   };
 }
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
-  const started = performance.now();
-  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: env(), cwd: workspace, timeout: 900_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-  return { ...r, ms: performance.now() - started };
-}
+const cli = (...args: string[]): Promise<ClawkerResult> => clawker(args, { env: env(), cwd: workspace, timeoutMs: 900_000 });
 
 async function cliOk(...args: string[]): Promise<string> {
   const r = await cli(...args);

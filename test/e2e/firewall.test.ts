@@ -9,7 +9,6 @@
  * Each test says what it proves; failures print what the agent, the proxy and the origins saw.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,14 +23,13 @@ import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { AGENT_PY } from './firewall-agent-script';
 import { ensureEnvoyStandinImage, envoyRecords, type EnvoyRecord, TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, E2E_PID_LABEL, requireTestbed, ROOT, run, runOk } from './testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, requireTestbed, ROOT, run, runOk } from './testbed';
 
 const names = stackNames(`clawker-e2e-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
 const dataDir = mkdtempSync(join(tmpdir(), 'clawker-e2e-fw-data-'));
 const scriptsDir = mkdtempSync(join(tmpdir(), 'clawker-e2e-fw-agent-'));
 const settings = join(dataDir, 'settings.yaml');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const inet = new TestInternet();
 let images: { coredns: string; controlplane: string; envoy: string };
@@ -58,15 +56,7 @@ function env(): NodeJS.ProcessEnv {
 
 let extraEnv: Record<string, string> = {};
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
-  const started = performance.now();
-  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...env(), ...extraEnv }, timeout: 180_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-  return { ...r, ms: performance.now() - started };
-}
+const cli = (...args: string[]): Promise<ClawkerResult> => clawker(args, { env: { ...env(), ...extraEnv } });
 
 async function cliOk(...args: string[]): Promise<string> {
   const r = await cli(...args);

@@ -8,7 +8,7 @@
  *   node --import tsx --test test/e2e/internet.test.ts
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ import {
   TestInternet, waitForEnvoyRecord, writeEnvoyDir,
 } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, E2E_PID_LABEL, removeContainer, requireTestbed, ROOT, run, runOk, sweepStale, uniqueName } from './testbed';
+import { BPFFS_DIR, clawker, E2E_PID_LABEL, removeContainer, requireTestbed, ROOT, run, runOk, sweepStale, uniqueName } from './testbed';
 
 /** What a test container does: one command per run, one JSON result on stdout. */
 const PROBE_PY = String.raw`
@@ -699,13 +699,11 @@ security:
     const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 
     const cli = (...args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        const env = {
+      clawker(args, {
+        env: {
           ...process.env, CLAWKER_DATA_DIR: dataDir, CLAWKER_STACK: names.prefix, CLAWKER_PIN_DIR: pinDir, CLAWKER_SETTINGS: settings,
           CLAWKER_ENVOY_IMAGE: envoyImage, CLAWKER_COREDNS_IMAGE: images.coredns, CLAWKER_CONTROLPLANE_IMAGE: images.controlplane, CLAWKER_DRAIN_AFTER_MS: '600000',
-        };
-        execFile(process.execPath, [join(ROOT, 'dist', 'cli.js'), ...args], { env, timeout: 180_000 }, (error, stdout, stderr) =>
-          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+        },
       });
     const cliOk = async (...args: string[]) => {
       const r = await cli(...args);

@@ -42,6 +42,28 @@ export function run(file: string, args: readonly string[], timeoutMs = 60_000): 
   });
 }
 
+/** Where the CLI bundle is (node scripts/build.mjs writes it). */
+export const CLI_BUNDLE = join(ROOT, 'dist', 'cli.js');
+
+export interface ClawkerResult extends RunResult {
+  /** Wall-clock milliseconds, Node's start included. */
+  ms: number;
+}
+
+/**
+ * Run the `clawker` CLI bundle as a user would, in its own Node process, with the given environment
+ * (the suites' CLAWKER_* settings). Resolves with its exit code and output whatever happens (a
+ * timeout or a crash is a non-zero code), so a test can assert on failures too.
+ */
+export function clawker(args: readonly string[], o: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number }): Promise<ClawkerResult> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI_BUNDLE, ...args], { env: o.env, ...(o.cwd ? { cwd: o.cwd } : {}), timeout: o.timeoutMs ?? 180_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr, ms: performance.now() - started }),
+    );
+  });
+}
+
 /** Run and require exit code 0; the error names the command and carries its stderr. */
 export async function runOk(file: string, args: readonly string[], timeoutMs?: number): Promise<string> {
   const r = await run(file, args, timeoutMs);
