@@ -1,13 +1,30 @@
-// Bundles each entry point into one CommonJS file under dist/ (one file per process).
+// Bundles each entry point into one CommonJS file under dist/ (one file per process), copies the
+// Node-API headers the agent image is compiled against beside them (a .vsix carries no node_modules),
+// and holds dist/extension.js to its budget.
+//
+//   node scripts/build.mjs [--production] [--outdir DIR]    (default dist/ of this checkout)
 import { build } from 'esbuild';
+import { cpSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const production = process.argv.includes('--production');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const production = args.includes('--production');
+const outdirAt = args.indexOf('--outdir');
+const outdir = outdirAt >= 0 ? resolve(args[outdirAt + 1] ?? '') : join(ROOT, 'dist');
+if (outdirAt >= 0 && !args[outdirAt + 1]) {
+  console.error('build: --outdir needs a directory');
+  process.exit(2);
+}
 
 const shared = {
+  absWorkingDir: ROOT,
   bundle: true,
   platform: 'node',
   format: 'cjs',
-  outdir: 'dist',
+  outdir,
   // ssh2 (under dockerode) loads optional native addons (its crypto binding, cpu-features) inside
   // try/catch and falls back to pure JavaScript: leave those requires to fail at run time.
   external: ['*.node'],
@@ -17,9 +34,14 @@ const shared = {
   logLevel: 'warning',
 };
 
+const EXTENSION_ENTRY = 'src/extension/extension.ts';
+
 /** Processes that run in VS Code's Node (20+) or the user's (engines: node >= 20). */
 const entryPoints = {
-  extension: 'src/extension/extension.ts',
+  extension: EXTENSION_ENTRY,
+  // Loaded by the extension on first use (src/extension/lazy.ts), never at activation.
+  editorCore: 'src/extension/editorCore.ts',
+  languageClientStart: 'src/extension/languageClientStart.ts',
   server: 'src/server/server.ts',
   cli: 'src/cli/main.ts',
   // The host proxy runs on the user's machine, started by the lifecycle code (src/hostproxy/).
@@ -41,7 +63,51 @@ const imageEntryPoints = {
   'clawker-open': 'src/agentTools/openUrlMain.ts',
 };
 
-await Promise.all([
-  build({ ...shared, entryPoints, target: 'node20', external: [...shared.external, 'vscode'] }),
+/**
+ * dist/extension.js is parsed at every activation: it may hold the extension's own small modules,
+ * never the packages lazy.ts loads on first use (behind the core and the language client).
+ */
+const EXTENSION_BUDGET_BYTES = 150 * 1024; // minified, as shipped: checked by --production builds
+const NOT_IN_EXTENSION = /(^|\/)node_modules\/(zod|yaml|js-yaml|re2js|vscode-languageclient|vscode-languageserver[^/]*|vscode-jsonrpc)\//;
+/** Extension code imports the core as types only (values come through editorCore()): said, not fatal. */
+const CORE = /^src\/core\//;
+
+const list = (paths) => paths.slice(0, 8).join(', ') + (paths.length > 8 ? `, and ${paths.length - 8} more` : '');
+
+/** What is wrong with extension.js in this build's metafile: problems fail the build, notes are printed. */
+function checkExtension(metafile) {
+  const output = Object.values(metafile.outputs).find((o) => o.entryPoint === EXTENSION_ENTRY);
+  if (!output) return { problems: [`no output for ${EXTENSION_ENTRY} in the build`], notes: [] };
+  const inputs = Object.entries(output.inputs)
+    .filter(([, input]) => input.bytesInOutput > 0)
+    .map(([path]) => path);
+  const problems = [];
+  const heavy = [...new Set(inputs.map((path) => NOT_IN_EXTENSION.exec(path)?.[2]).filter(Boolean))];
+  if (heavy.length) problems.push(`it bundles ${heavy.join(', ')}: load them on first use, through src/extension/lazy.ts`);
+  if (production && output.bytes > EXTENSION_BUDGET_BYTES) {
+    problems.push(`${output.bytes} bytes, over its budget of ${EXTENSION_BUDGET_BYTES}: move what activation does not need behind src/extension/lazy.ts`);
+  }
+  const core = inputs.filter((path) => CORE.test(path));
+  const notes = core.length ? [`dist/extension.js bundles ${list(core)}: extension code should import src/core as types only (values through editorCore())`] : [];
+  return { problems, notes };
+}
+
+/** The Node-API headers (node_api.h and what it includes) for the agent image's native stage. */
+function copyNapiHeaders() {
+  const { include_dir: includeDir } = createRequire(join(ROOT, 'package.json'))('node-api-headers');
+  const target = join(outdir, 'node-api-headers');
+  rmSync(target, { recursive: true, force: true });
+  cpSync(includeDir, target, { recursive: true });
+}
+
+const [hostBuild] = await Promise.all([
+  build({ ...shared, entryPoints, target: 'node20', external: [...shared.external, 'vscode'], metafile: true }),
   build({ ...shared, entryPoints: imageEntryPoints, target: 'node18' }),
 ]);
+copyNapiHeaders();
+const { problems, notes } = checkExtension(hostBuild.metafile);
+for (const note of notes) console.warn(`build: note: ${note}`);
+if (problems.length) {
+  console.error(`build: dist/extension.js is too heavy to load at every activation:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  process.exit(1);
+}

@@ -8,21 +8,12 @@
  * never an empty store: treating it as empty would drop the rules the user added.
  */
 import * as fs from 'node:fs';
-import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { NormalizedRule } from '../core/firewall/rule';
 import { checkState, describeStoredRule, EMPTY_STATE, type Outcome, type RuntimeState, type StateProblem } from '../core/firewall/runtimeRules';
 import { LockTimeoutError, withFileLock, writeFileAtomic } from './files';
 
-/**
- * Where clawker keeps its data: `$CLAWKER_DATA_DIR`, else `$XDG_DATA_HOME/clawker`, else
- * `~/.local/share/clawker` (a relative `XDG_DATA_HOME` is ignored, as the XDG spec says).
- */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
-  if (env.CLAWKER_DATA_DIR) return resolve(env.CLAWKER_DATA_DIR);
-  const xdg = env.XDG_DATA_HOME;
-  return join(xdg && isAbsolute(xdg) ? xdg : join(home, '.local', 'share'), 'clawker');
-}
+export { defaultDataDir } from './dataDir';
 
 /** The store cannot be read or written; nothing was changed. */
 export class RuleStoreError extends Error {

@@ -41,6 +41,7 @@ import type { CredentialFields, GitOperation } from '../../src/hostproxy/validat
 import { loadOrCreateCa, rotateCa } from '../../src/platform/caStore';
 import { AgentImageBuildError, agentImageStatus, AgentImageStaleCaError, ensureAgentImage } from '../../src/platform/docker/agentImage';
 import { BASE_IMAGE, E2E_PID_LABEL, requireTestbed, ROOT, run, runOk } from './testbed';
+import { INSTALLED_SOURCES } from '../../src/core/agents/agentImageInputs';
 
 const docker = new Docker();
 const TAG = `clawker-e2e/agent:${process.pid}`;
@@ -85,7 +86,7 @@ before(async () => {
   await requireTestbed(['docker daemon', 'base image']);
   await runOk(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], 180_000);
   // A private copy of what the build reads from this checkout.
-  for (const path of ['images/agent', 'dist/agentd.js', 'dist/git-credential-clawker.js', 'dist/clawker-open.js', 'src/agentd/native', 'node_modules/node-api-headers/include']) {
+  for (const path of Object.values(INSTALLED_SOURCES)) {
     cpSync(join(ROOT, path), join(installation, path), { recursive: true });
   }
   mkdirSync(dataDir, { recursive: true });

@@ -41,6 +41,27 @@ export const CONTEXT = {
   buildCa: 'build-ca.crt',
 } as const;
 
+/**
+ * Where the context's files are, relative to the installation root: a checkout after `npm run build`,
+ * or an installed extension (the .vsix ships exactly these; test/unit/packaging.test.ts holds
+ * .vscodeignore to this list). scripts/build.mjs copies the Node-API headers into dist/ because a
+ * .vsix carries no node_modules; a checkout built before that has them only in node_modules.
+ */
+export const INSTALLED_SOURCES = {
+  dockerfile: 'images/agent/Dockerfile',
+  prompt: 'images/agent/CLAUDE.md',
+  agentd: `dist/${CONTEXT.agentd}`,
+  credentialHelper: `dist/${CONTEXT.credentialHelper}`,
+  opener: `dist/${CONTEXT.opener}`,
+  nativeSource: 'src/agentd/native/agentd_proc.c',
+  nativeBuildScript: 'src/agentd/native/build.sh',
+  /** A directory: every file in it goes into the context under node-api-headers/. */
+  napiHeadersDir: 'dist/node-api-headers',
+} as const;
+
+/** The headers' other place in a checkout (the node-api-headers development dependency). */
+export const CHECKOUT_NAPI_HEADERS_DIR = 'node_modules/node-api-headers/include';
+
 export interface ContextFile {
   /** Path inside the build context, with `/` separators, relative. */
   readonly name: string;

@@ -1,66 +1,119 @@
-import * as vscode from 'vscode';
-import { loadProject } from '../../core/config/load';
-import { formatDestination } from '../../core/firewall/destination';
-import { formatPortRange } from '../../core/firewall/port';
-import type { NormalizedRule } from '../../core/firewall/rule';
-import { Policy } from '../../core/policy/policy';
-import { findProjectFiles } from '../projectFiles';
-
-type Node = { kind: 'rule'; rule: NormalizedRule } | { kind: 'path'; rule: NormalizedRule; index: number };
-
 /**
- * The firewall rules a project's agents get: the policy's merged rules, built-in first. Shows
- * nothing while the file has errors (nothing would be applied either) and says so.
+ * The Firewall Rules view: the effective policy as `clawker firewall list --json` computes it
+ * (built-in, project and runtime layers merged the one way the firewall merges them), grouped by
+ * destination, each rule marked with its origin, path rules beneath. Add and remove run the CLI's
+ * verbs; project rules are edited in `.clawker.yaml`.
  */
+import * as vscode from 'vscode';
+import type { ClawkerCli } from '../stack/contracts';
+import { groupByDestination, type ListedPathRule, type ListedRule, ruleDescription } from './ruleGroups';
+
+type Node =
+  | { readonly kind: 'destination'; readonly dst: string; readonly rules: readonly ListedRule[] }
+  | { readonly kind: 'rule'; readonly rule: ListedRule }
+  | { readonly kind: 'path'; readonly rule: ListedRule; readonly path: ListedPathRule };
+
+const ruleIcon = (r: ListedRule): vscode.ThemeIcon =>
+  new vscode.ThemeIcon(r.origin === 'system' ? 'lock' : r.action === 'allow' ? (r.origin === 'runtime' ? 'zap' : 'globe') : 'circle-slash');
+
 class RulesTree implements vscode.TreeDataProvider<Node> {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
+  private rules: readonly ListedRule[] = [];
+  /** Set after each listing: a warning the CLI printed (the project file has errors). */
+  warning: string | undefined;
 
-  refresh(): void {
+  constructor(
+    private readonly cli: ClawkerCli,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  async reload(): Promise<void> {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    const result = await this.cli.run(['firewall', 'list', '--json'], folder ? { cwd: folder.uri.fsPath } : {});
+    try {
+      const parsed = JSON.parse(result.stdout) as { projectFile?: string; rules: ListedRule[] };
+      this.rules = parsed.rules;
+      const warning = result.stderr.split('\n').find((l) => /warning|error/i.test(l));
+      this.warning = warning?.replace(/^clawker: (warning: )?/, '') ?? (parsed.projectFile ? undefined : 'No .clawker.yaml in this workspace: only the built-in and runtime rules apply.');
+      void vscode.commands.executeCommand('setContext', 'clawker.hasProjectFile', parsed.projectFile !== undefined && parsed.projectFile !== null);
+    } catch {
+      this.log.warn(`firewall list failed: ${result.stderr.trim()}`);
+      this.rules = [];
+      this.warning = result.stderr.trim().split('\n').pop();
+    }
     this.changed.fire();
   }
 
-  async getChildren(node?: Node): Promise<Node[]> {
-    if (node) return node.kind === 'rule' ? node.rule.pathRules.map((_, index) => ({ kind: 'path', rule: node.rule, index })) : [];
-    const [file] = await findProjectFiles();
-    if (!file) return this.show('no-config', []);
-    const loaded = loadProject(new TextDecoder().decode(await vscode.workspace.fs.readFile(file)));
-    if (loaded.failed) return this.show('errors', []);
-    return this.show('ok', new Policy({ project: loaded.rules }).rules.map((rule) => ({ kind: 'rule', rule })));
-  }
-
-  /** Which welcome text the view shows when it is empty (`clawker.rulesState` in package.json). */
-  private show(state: 'no-config' | 'errors' | 'ok', nodes: Node[]): Node[] {
-    void vscode.commands.executeCommand('setContext', 'clawker.rulesState', state);
-    return nodes;
+  getChildren(node?: Node): Node[] {
+    if (!node) {
+      return groupByDestination(this.rules).map((g) => (g.rules.length === 1 ? { kind: 'rule', rule: g.rules[0]! } : { kind: 'destination', dst: g.dst, rules: g.rules }));
+    }
+    if (node.kind === 'destination') return node.rules.map((rule) => ({ kind: 'rule', rule }));
+    if (node.kind === 'rule') return (node.rule.path_rules ?? []).map((path) => ({ kind: 'path', rule: node.rule, path }));
+    return [];
   }
 
   getTreeItem(node: Node): vscode.TreeItem {
-    const { rule } = node;
-    if (node.kind === 'path') {
-      const pr = rule.pathRules[node.index]!;
-      const item = new vscode.TreeItem(pr.path);
-      item.description = `${pr.action}${pr.methods.length ? ` ${pr.methods.join(', ')}` : ''}`;
-      item.iconPath = new vscode.ThemeIcon(pr.action === 'allow' ? 'pass' : 'circle-slash');
+    if (node.kind === 'destination') {
+      const item = new vscode.TreeItem(node.dst, vscode.TreeItemCollapsibleState.Expanded);
+      item.description = `${node.rules.length} rules`;
+      item.iconPath = new vscode.ThemeIcon('globe');
+      item.contextValue = 'destination';
       return item;
     }
-    const item = new vscode.TreeItem(
-      formatDestination(rule.dst),
-      rule.pathRules.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
+    if (node.kind === 'path') {
+      const p = node.path;
+      const item = new vscode.TreeItem(p.path, vscode.TreeItemCollapsibleState.None);
+      item.description = `${p.action}${p.methods?.length ? ` ${p.methods.join(', ')}` : ' (all methods)'}`;
+      item.iconPath = new vscode.ThemeIcon(p.action === 'allow' ? 'pass' : 'circle-slash');
+      item.contextValue = `path.${node.rule.origin}`;
+      return item;
+    }
+    const r = node.rule;
+    const hasPaths = (r.path_rules?.length ?? 0) > 0;
+    const item = new vscode.TreeItem(r.dst, hasPaths ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.description = ruleDescription(r);
+    item.iconPath = ruleIcon(r);
+    item.tooltip = new vscode.MarkdownString(
+      [
+        `**${r.dst}** ${r.proto} port ${r.port}: ${r.action}`,
+        r.origin === 'system' ? 'Built in (what Claude Code needs); cannot be removed.' : r.origin === 'project' ? 'From `.clawker.yaml`.' : 'Runtime rule (`clawker firewall add`), kept in the rule store.',
+        hasPaths ? `Paths not listed: ${r.path_default ?? 'deny'}` : '',
+      ]
+        .filter(Boolean)
+        .join('  \n'),
     );
-    item.description = `${rule.proto}:${formatPortRange(rule.port)} · ${rule.action} · ${rule.origin}`;
-    item.iconPath = new vscode.ThemeIcon(rule.origin === 'system' ? 'lock' : rule.action === 'allow' ? 'globe' : 'circle-slash');
-    item.tooltip = rule.pathRules.length ? `Paths not listed: ${rule.pathDefault}` : undefined;
-    item.contextValue = `rule.${rule.origin}`;
+    item.contextValue = `rule.${r.origin}`;
     return item;
   }
 }
 
-export function registerRulesView(context: vscode.ExtensionContext): void {
-  const tree = new RulesTree();
+export function registerRulesView(context: vscode.ExtensionContext, cli: ClawkerCli, log: vscode.LogOutputChannel): void {
+  const tree = new RulesTree(cli, log);
+  const view = vscode.window.createTreeView('clawker.rules', { treeDataProvider: tree });
+  let pending: NodeJS.Timeout | undefined;
+  const reload = (): void => {
+    if (pending) clearTimeout(pending);
+    pending = setTimeout(() => {
+      void tree.reload().then(() => {
+        view.message = tree.warning;
+      });
+    }, 150);
+  };
   const watcher = vscode.workspace.createFileSystemWatcher('{**/.clawker.yaml,**/.clawker/clawker.yaml}');
-  watcher.onDidChange(() => tree.refresh());
-  watcher.onDidCreate(() => tree.refresh());
-  watcher.onDidDelete(() => tree.refresh());
-  context.subscriptions.push(watcher, vscode.window.registerTreeDataProvider('clawker.rules', tree));
+  context.subscriptions.push(
+    view,
+    watcher,
+    watcher.onDidChange(reload),
+    watcher.onDidCreate(reload),
+    watcher.onDidDelete(reload),
+    vscode.workspace.onDidSaveTextDocument((d) => /(^|\/)(\.clawker\.yaml|\.clawker\/clawker\.yaml)$/.test(d.uri.path) && reload()),
+    vscode.commands.registerCommand('clawker.rules.refresh', reload),
+    vscode.commands.registerCommand('clawker.rules.remove', (node?: Node) =>
+      vscode.commands.executeCommand('clawker.firewall.remove', node && node.kind === 'rule' ? node.rule : undefined),
+    ),
+    view.onDidChangeVisibility(() => view.visible && reload()),
+  );
+  if (view.visible) reload();
 }

@@ -28,8 +28,10 @@ import {
   buildFailureMessage,
   BuildTranscript,
   CA_FINGERPRINT_LABEL,
+  CHECKOUT_NAPI_HEADERS_DIR,
   CONTEXT,
   type ContextFile,
+  INSTALLED_SOURCES,
   isDigestPinned,
   isImageReference,
   tarArchive,
@@ -55,7 +57,7 @@ export interface AgentImageStatusOptions {
   baseImage?: string;
   /** Default AGENT_IMAGE_TAG (tests use their own). */
   tag?: string;
-  /** Where images/agent, dist/, src/agentd/native and node_modules are; default: the installation this code runs from. */
+  /** Where the files of INSTALLED_SOURCES are (a checkout or an installed extension); default: the installation this code runs from. */
   installationRoot?: string;
 }
 
@@ -115,19 +117,22 @@ export interface AgentImageSources {
   readonly dockerfile: string;
   readonly prompt: string;
   readonly bundles: { readonly agentd: string; readonly credentialHelper: string; readonly opener: string };
-  readonly nativeDir: string;
+  readonly nativeSource: string;
+  readonly nativeBuildScript: string;
+  /** The directory of node_api.h and the headers it includes. */
   readonly napiHeaders: string;
 }
 
 /**
- * The checkout or installation this code runs from: the directory above ours holding
+ * The checkout or installed extension this code runs from: the directory above ours holding
  * images/agent/Dockerfile. The CLI runs from dist/cli.js and the extension from dist/extension.js
- * (one level below it); under tsx this file is src/platform/docker/agentImage.ts (three levels).
+ * (one level below it, in a checkout and in <extension>/ alike); under tsx this file is
+ * src/platform/docker/agentImage.ts (three levels).
  */
 export function findInstallationRoot(start: string = __dirname): string | undefined {
   let dir = resolve(start);
   for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'images', 'agent', 'Dockerfile'))) return dir;
+    if (existsSync(join(dir, ...INSTALLED_SOURCES.dockerfile.split('/')))) return dir;
     const parent = dirname(dir);
     if (parent === dir) break;
     dir = parent;
@@ -137,29 +142,35 @@ export function findInstallationRoot(start: string = __dirname): string | undefi
 
 export function locateAgentImageSources(root: string | undefined): AgentImageSources {
   if (root === undefined) {
-    throw new AgentImageSourcesError(`images/agent/Dockerfile not found above ${__dirname}: this installation of clawker cannot build the agent image.`);
+    throw new AgentImageSourcesError(`${INSTALLED_SOURCES.dockerfile} not found above ${__dirname}: this installation of clawker cannot build the agent image.`);
   }
+  const at = (relative: string): string => join(root, ...relative.split('/'));
+  // The copy in dist/ (what an installed extension has); a checkout built before the copy existed: node_modules.
+  const headerDirs = [INSTALLED_SOURCES.napiHeadersDir, CHECKOUT_NAPI_HEADERS_DIR].map(at);
   const sources: AgentImageSources = {
     root,
-    dockerfile: join(root, 'images', 'agent', 'Dockerfile'),
-    prompt: join(root, 'images', 'agent', 'CLAUDE.md'),
+    dockerfile: at(INSTALLED_SOURCES.dockerfile),
+    prompt: at(INSTALLED_SOURCES.prompt),
     bundles: {
-      agentd: join(root, 'dist', CONTEXT.agentd),
-      credentialHelper: join(root, 'dist', CONTEXT.credentialHelper),
-      opener: join(root, 'dist', CONTEXT.opener),
+      agentd: at(INSTALLED_SOURCES.agentd),
+      credentialHelper: at(INSTALLED_SOURCES.credentialHelper),
+      opener: at(INSTALLED_SOURCES.opener),
     },
-    nativeDir: join(root, 'src', 'agentd', 'native'),
-    napiHeaders: join(root, 'node_modules', 'node-api-headers', 'include'),
+    nativeSource: at(INSTALLED_SOURCES.nativeSource),
+    nativeBuildScript: at(INSTALLED_SOURCES.nativeBuildScript),
+    napiHeaders: headerDirs.find((dir) => existsSync(join(dir, 'node_api.h'))) ?? headerDirs[0]!,
   };
   const missingBundles = Object.values(sources.bundles).filter((file) => !existsSync(file));
   if (missingBundles.length) {
     throw new AgentImageSourcesError(`${missingBundles.join(', ')} missing: run \`npm run build\` in ${root} first (it bundles agentd and the agent tools).`);
   }
-  for (const file of [sources.prompt, join(sources.nativeDir, 'agentd_proc.c'), join(sources.nativeDir, 'build.sh')]) {
+  for (const file of [sources.dockerfile, sources.prompt, sources.nativeSource, sources.nativeBuildScript]) {
     if (!existsSync(file)) throw new AgentImageSourcesError(`${file} missing: the agent image cannot be built from ${root}.`);
   }
   if (!existsSync(join(sources.napiHeaders, 'node_api.h'))) {
-    throw new AgentImageSourcesError(`${sources.napiHeaders}/node_api.h missing: run \`npm ci\` in ${root} (node-api-headers is a development dependency).`);
+    throw new AgentImageSourcesError(
+      `${sources.napiHeaders}/node_api.h missing: run \`npm ci && npm run build\` in ${root} (the build copies the headers of the node-api-headers development dependency there).`,
+    );
   }
   return sources;
 }
@@ -232,8 +243,8 @@ async function collectInputs(o: AgentImageStatusOptions & { buildCaFile?: string
     { name: CONTEXT.opener, content: readFileSync(sources.bundles.opener) },
     { name: CONTEXT.credentialHelperCommand, content: Buffer.from(toolCommandScript(CONTEXT.credentialHelper)), mode: 0o755 },
     { name: CONTEXT.openerCommand, content: Buffer.from(toolCommandScript(CONTEXT.opener)), mode: 0o755 },
-    { name: CONTEXT.nativeSource, content: readFileSync(join(sources.nativeDir, 'agentd_proc.c')) },
-    { name: CONTEXT.nativeBuildScript, content: readFileSync(join(sources.nativeDir, 'build.sh')), mode: 0o755 },
+    { name: CONTEXT.nativeSource, content: readFileSync(sources.nativeSource) },
+    { name: CONTEXT.nativeBuildScript, content: readFileSync(sources.nativeBuildScript), mode: 0o755 },
     ...listFiles(sources.napiHeaders, CONTEXT.napiHeadersDir),
     { name: CONTEXT.ca, content: Buffer.from(caPem, 'utf8') },
     { name: CONTEXT.buildCa, content: withBuildCa ? readBuildCa(o.buildCaFile) : Buffer.alloc(0), hashed: false },

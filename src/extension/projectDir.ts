@@ -1,0 +1,8 @@
+import { dirname } from 'node:path';
+
+/** The project folder of a project file: `.clawker.yaml`'s folder, or the parent of `.clawker/`. */
+export function projectDirOf(file: string): string | undefined {
+  if (/(^|[\\/])\.clawker[\\/]clawker\.yaml$/.test(file)) return dirname(dirname(file));
+  if (/(^|[\\/])\.clawker\.yaml$/.test(file)) return dirname(file);
+  return undefined;
+}

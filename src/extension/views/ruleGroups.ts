@@ -1,0 +1,26 @@
+/** The Rules view's shape of `clawker firewall list --json`. Pure. */
+
+export interface ListedPathRule {
+  readonly path: string;
+  readonly action: string;
+  readonly methods?: readonly string[];
+}
+
+export interface ListedRule {
+  readonly origin: 'system' | 'project' | 'runtime';
+  readonly dst: string;
+  readonly proto: string;
+  readonly port: string | number;
+  readonly action: string;
+  readonly path_rules?: readonly ListedPathRule[];
+  readonly path_default?: string;
+}
+
+/** Destinations in policy order, each with its rules (usually one). */
+export function groupByDestination(rules: readonly ListedRule[]): { dst: string; rules: ListedRule[] }[] {
+  const groups = new Map<string, ListedRule[]>();
+  for (const r of rules) groups.set(r.dst, [...(groups.get(r.dst) ?? []), r]);
+  return [...groups].map(([dst, list]) => ({ dst, rules: list }));
+}
+
+export const ruleDescription = (r: ListedRule): string => `${r.proto}:${r.port} · ${r.action} · ${r.origin}`;
