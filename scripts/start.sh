@@ -15,6 +15,14 @@ fail() { printf 'clawker start: %s\n' "$*" >&2; exit 1; }
 step "code-server (installed once)"
 CODE_SERVER=$(bash test/testbed/code-server.sh | sed -n 's/^\[code-server\] ready: //p' | tail -n 1)
 [ -x "$CODE_SERVER" ] || fail "code-server is not installed; run: bash test/testbed/code-server.sh"
+# The firewall stack's own images (CoreDNS with dnsbpf, the control plane with the eBPF datapath) are
+# built from this checkout; the agent image is built by the extension the first time an agent runs.
+if docker info >/dev/null 2>&1; then
+  step "firewall stack images (built once, reused while their inputs are unchanged)"
+  npm run --silent images || fail "building the stack images failed (see above); the editor would start without a firewall"
+else
+  printf 'clawker start: warning: Docker is not reachable: the editor starts, but agents and the firewall cannot run until it is\n' >&2
+fi
 step "packaging the extension"
 npm run --silent package >/dev/null
 step "installing dist/clawker.vsix into $STATE"

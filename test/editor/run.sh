@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Editor smoke test: the packaged extension in a real VS Code (code-server), driven by Chromium.
+# Editor tests: the packaged extension in a real VS Code (code-server), driven by Chromium, on the
+# real firewall stack.
 #
 #   bash test/editor/run.sh            (npm run test:editor)
 #
-# 1. checks the test bed (code-server, chromium, tsx, playwright-core), failing with the name of
-#    every missing component (install them with: bash test/testbed/code-server.sh, npm ci);
+# 1. checks the test bed (code-server, chromium, tsx, playwright-core, Docker), failing with the name
+#    of every missing component (install them with: bash test/testbed/provision.sh, npm ci);
 # 2. packages the extension: npm run package -> dist/clawker.vsix;
 # 3. installs the .vsix into a fresh extensions dir, asserting that it installed;
-# 4. copies test/editor/fixtures/workspace/ to a temp dir and serves it with code-server on a free
-#    loopback port;
-# 5. runs test/editor/*.test.ts (Playwright + headless Chromium) against it.
-# code-server is always stopped at the end. Outputs (screenshots, code-server.log, browser console)
-# go to test-results/editor/.
+# 4. copies the fixture workspaces (test/editor/fixtures/workspace/ for the smoke test,
+#    test/editor/fixtures/stack-workspace/ for the flow test) to a temp dir;
+# 5. brings up the firewall stack and the agent `dev` of the stack workspace (test/editor/stack.ts,
+#    which keeps running, holding the stack, until the end);
+# 6. serves the workspaces with code-server on a free loopback port, with the stack's CLAWKER_*
+#    environment (so the extension host and the CLI it runs use that stack);
+# 7. runs test/editor/*.test.ts (Playwright + headless Chromium) against it, one file at a time.
+# code-server and the stack are always stopped at the end; a stack that cannot be brought up or torn
+# down fails the run. Outputs (screenshots, code-server.log, stack.log, browser console) go to
+# test-results/editor/. Each phase says how long it took.
 #
 # Environment:
 #   CLAWKER_TESTBED_DIR      where test/testbed/code-server.sh installed code-server
@@ -21,7 +27,9 @@
 #   CLAWKER_EDITOR_VSIX      use this .vsix instead of packaging dist/clawker.vsix (for debugging the
 #                            driver against another extension); CLAWKER_EDITOR_EXTENSION_ID then
 #                            names its id (default clawker.clawker-vscode)
-#   CLAWKER_EDITOR_TIMEOUT   seconds the test waits for a diagnostic (default 60)
+#   CLAWKER_EDITOR_TIMEOUT   seconds the smoke test waits for a diagnostic (default 60)
+#   CLAWKER_EDITOR_STACK_TIMEOUT  seconds the stack may take to come up (default 1800: a cold
+#                            machine compiles CoreDNS and builds the agent image)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT="$PWD"
@@ -31,10 +39,16 @@ CODE_SERVER="${CODE_SERVER:-$STATE_DIR/code-server/node_modules/.bin/code-server
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 RESULTS="$ROOT/test-results/editor"
 FIXTURE="$ROOT/test/editor/fixtures/workspace"
+STACK_FIXTURE="$ROOT/test/editor/fixtures/stack-workspace"
+STACK_TIMEOUT="${CLAWKER_EDITOR_STACK_TIMEOUT:-1800}"
 EXTENSION_ID="${CLAWKER_EDITOR_EXTENSION_ID:-clawker.clawker-vscode}"
 
 say() { printf '[editor] %s\n' "$*"; }
 die() { printf '[editor] FAILED: %s\n' "$*" >&2; exit 1; }
+T0=$SECONDS
+PHASES=()
+phase_start() { PHASE_NAME="$1"; PHASE_T=$SECONDS; say "--- $1"; }
+phase_end() { PHASES+=("$PHASE_NAME: $((SECONDS - PHASE_T)) s"); say "$PHASE_NAME took $((SECONDS - PHASE_T)) s"; }
 
 # ---------------------------------------------------------------------------------------------
 # 1. test bed
@@ -46,6 +60,12 @@ command -v node >/dev/null || missing+=("node")
 [[ -x node_modules/.bin/tsx ]] || missing+=("tsx (node_modules/.bin/tsx; run npm ci)")
 [[ -f node_modules/playwright-core/package.json ]] || missing+=("playwright-core (node_modules/playwright-core; run npm ci)")
 [[ -f "$FIXTURE/.clawker.yaml" ]] || missing+=("fixture $FIXTURE/.clawker.yaml")
+[[ -f "$STACK_FIXTURE/.clawker.yaml" ]] || missing+=("fixture $STACK_FIXTURE/.clawker.yaml")
+if ! command -v docker >/dev/null; then
+  missing+=("docker (docker CLI not installed; bash test/testbed/provision.sh)")
+elif ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  missing+=("docker daemon (not answering on /var/run/docker.sock; bash test/testbed/provision.sh)")
+fi
 if ((${#missing[@]})); then
   say "FAILED: editor test bed incomplete, missing:" >&2
   printf '  - %s\n' "${missing[@]}" >&2
@@ -55,9 +75,11 @@ fi
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 WORK="$(mktemp -d /tmp/clawker-editor.XXXXXX)"
+# The stack's sweep removes the temp dirs of runs whose process is gone (killed runs).
+echo "$$" >"$WORK/run.pid"
 CS_PID=""
-cleanup() {
-  local rc=$?
+STACK_PID=""
+stop_code_server() {
   if [[ -n "$CS_PID" ]] && kill -0 "$CS_PID" 2>/dev/null; then
     # code-server was started in its own process group (setsid): stop the group, i.e. it and the
     # extension host, language server and terminals it spawned.
@@ -65,7 +87,32 @@ cleanup() {
     for _ in $(seq 1 20); do kill -0 "$CS_PID" 2>/dev/null || break; sleep 0.25; done
     kill -KILL -- "-$CS_PID" 2>/dev/null || true
   fi
+  CS_PID=""
+}
+# Stops the stack (stack.ts tears it down on SIGTERM); non-zero if the teardown left something.
+stop_stack() {
+  [[ -n "$STACK_PID" ]] || return 0
+  local code=0 t=$SECONDS
+  if kill -0 "$STACK_PID" 2>/dev/null; then
+    say "tearing the stack down"
+    kill -TERM "$STACK_PID" 2>/dev/null || true
+  fi
+  wait "$STACK_PID" || code=$?
+  STACK_PID=""
+  grep -E '^\[stack\] (teardown|stopping)' "$RESULTS/stack.log" || true
+  if ((code != 0)); then
+    sed -n '/teardown left things behind/,$p' "$RESULTS/stack.log" >&2
+    say "FAILED: the stack process exited $code (log: test-results/editor/stack.log)" >&2
+  fi
+  PHASES+=("stack teardown: $((SECONDS - t)) s")
+  return "$code"
+}
+cleanup() {
+  local rc=$?
+  stop_code_server
+  stop_stack || { ((rc != 0)) || rc=1; }
   rm -rf "$WORK"
+  ((${#PHASES[@]} == 0)) || say "phases: $(printf '%s, ' "${PHASES[@]}")total $((SECONDS - T0)) s"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -82,22 +129,23 @@ say "chromium: $("$CHROMIUM" --version 2>/dev/null || echo '?') ($CHROMIUM)"
 # ---------------------------------------------------------------------------------------------
 # 2. package
 # ---------------------------------------------------------------------------------------------
+phase_start "package"
 if [[ -n "${CLAWKER_EDITOR_VSIX:-}" ]]; then
   VSIX="$(readlink -f "$CLAWKER_EDITOR_VSIX")"
   say "using $VSIX (CLAWKER_EDITOR_VSIX), not packaging"
 else
   VSIX="$ROOT/dist/clawker.vsix"
   say "packaging: npm run package"
-  start=$SECONDS
   rm -f "$VSIX"
   npm run --silent package || die "npm run package failed"
-  say "packaged in $((SECONDS - start)) s"
 fi
 [[ -s "$VSIX" ]] || die "no extension package at $VSIX"
+phase_end
 
 # ---------------------------------------------------------------------------------------------
 # 3. install the .vsix
 # ---------------------------------------------------------------------------------------------
+phase_start "install the extension"
 EXT_DIR="$WORK/extensions"
 USER_DIR="$WORK/user-data"
 mkdir -p "$EXT_DIR" "$USER_DIR/User"
@@ -128,22 +176,55 @@ listed="$(cs --user-data-dir "$USER_DIR" --extensions-dir "$EXT_DIR" --list-exte
 grep -qi "^$EXTENSION_ID@" <<<"$listed" \
   || die "extension $EXTENSION_ID not listed after install (listed: ${listed:-nothing})"
 say "installed: $(grep -i "^$EXTENSION_ID@" <<<"$listed")"
+phase_end
 
 # ---------------------------------------------------------------------------------------------
-# 4. workspace + code-server
+# 4. workspaces
 # ---------------------------------------------------------------------------------------------
 WORKSPACE="$WORK/workspace"
-mkdir -p "$WORKSPACE"
+STACK_WORKSPACE="$WORK/stack-workspace"
+mkdir -p "$WORKSPACE" "$STACK_WORKSPACE"
 cp -a "$FIXTURE/." "$WORKSPACE/"
+cp -a "$STACK_FIXTURE/." "$STACK_WORKSPACE/"
+
+# ---------------------------------------------------------------------------------------------
+# 5. the firewall stack and the agent (stack.ts keeps running, holding them, until stop_stack)
+# ---------------------------------------------------------------------------------------------
+phase_start "stack up"
+STACK_STATE="$WORK/stack"
+mkdir -p "$STACK_STATE"
+say "bringing up the firewall stack and agent dev (log: test-results/editor/stack.log)"
+node --import tsx test/editor/stack.ts serve "$STACK_STATE" "$STACK_WORKSPACE" --parent "$$" \
+  </dev/null >"$RESULTS/stack.log" 2>&1 &
+STACK_PID=$!
+deadline=$((SECONDS + STACK_TIMEOUT))
+while [[ ! -e "$STACK_STATE/ready" ]]; do
+  if [[ -e "$STACK_STATE/failed" ]] || ! kill -0 "$STACK_PID" 2>/dev/null; then
+    grep -v '^\[images\]' "$RESULTS/stack.log" | tail -n 40 >&2
+    die "the firewall stack could not be brought up (log: test-results/editor/stack.log)"
+  fi
+  ((SECONDS < deadline)) || die "the firewall stack was not up within $STACK_TIMEOUT s (log: test-results/editor/stack.log)"
+  sleep 1
+done
+grep -E '^\[stack\] ' "$RESULTS/stack.log" || true
+# The stack's CLAWKER_* variables: code-server, hence the extension host and the CLI it runs, use them.
+# shellcheck source=/dev/null
+source "$STACK_STATE/stack.env"
+phase_end
+
+# ---------------------------------------------------------------------------------------------
+# 6. code-server
+# ---------------------------------------------------------------------------------------------
+phase_start "code-server start"
 PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 URL="http://127.0.0.1:$PORT"
-say "starting code-server on $URL for $WORKSPACE (log: test-results/editor/code-server.log)"
+say "starting code-server on $URL (log: test-results/editor/code-server.log)"
 setsid "$CODE_SERVER" --config "$WORK/config.yaml" --auth none --bind-addr "127.0.0.1:$PORT" \
   --user-data-dir "$USER_DIR" --extensions-dir "$EXT_DIR" \
   --disable-telemetry --disable-update-check --disable-workspace-trust \
   "$WORKSPACE" </dev/null >"$RESULTS/code-server.log" 2>&1 &
 CS_PID=$!
-start=$SECONDS
+echo "$CS_PID" >"$WORK/code-server.pid" # a killed run's code-server is stopped by the next run's sweep
 up=0
 for _ in $(seq 1 120); do
   if node -e 'require("http").get(process.argv[1],r=>process.exit(r.statusCode===200?0:1)).on("error",()=>process.exit(1))' \
@@ -156,18 +237,20 @@ if ((!up)); then
   kill -0 "$CS_PID" 2>/dev/null || die "code-server exited while starting (log: test-results/editor/code-server.log)"
   die "code-server did not answer on $URL/healthz within 60 s (log: test-results/editor/code-server.log)"
 fi
-say "code-server answering after $((SECONDS - start)) s (pid $CS_PID)"
+say "code-server answering (pid $CS_PID)"
+phase_end
 
 # ---------------------------------------------------------------------------------------------
-# 5. the browser test
+# 7. the browser tests, one file at a time (each opens its own window)
 # ---------------------------------------------------------------------------------------------
-say "running test/editor/*.test.ts"
+phase_start "browser tests"
 set +e
 CLAWKER_EDITOR_URL="$URL" CLAWKER_EDITOR_WORKSPACE="$WORKSPACE" CLAWKER_EDITOR_RESULTS="$RESULTS" \
-  CLAWKER_EDITOR_CHROMIUM="$CHROMIUM" \
-  node --import tsx --test test/editor/*.test.ts
+  CLAWKER_EDITOR_CHROMIUM="$CHROMIUM" CLAWKER_EDITOR_STACK_INFO="$STACK_STATE/stack.json" \
+  node --import tsx --test --test-concurrency=1 test/editor/*.test.ts
 rc=$?
 set -e
+phase_end
 if ((rc == 0)); then
   say "passed (screenshots: test-results/editor/)"
 else

@@ -62,4 +62,7 @@ describe('Rules view grouping', () => {
     assert.equal(ruleDescription(rule('blocked.test')), 'https:443 · allow · project');
     assert.equal(ruleDescription(rule('x.test', { origin: 'runtime', proto: 'tcp', port: '9000-9100', action: 'deny' })), 'tcp:9000-9100 · deny · runtime');
   });
+  test('a store rule that .clawker.yaml declares too (synced by refresh) reads as a project rule', () => {
+    assert.equal(ruleDescription(rule('blocked.test', { origin: 'runtime', alsoInProjectFile: true })), 'https:443 · allow · project');
+  });
 });

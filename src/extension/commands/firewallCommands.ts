@@ -224,6 +224,14 @@ export function registerFirewallCommands(context: vscode.ExtensionContext, d: Fi
     else void vscode.window.showErrorMessage(text || `clawker firewall check exited ${result.code}`);
   });
 
+  register('clawker.firewall.render', async () => {
+    const dir = await cwd();
+    const [out] = (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Render Here', title: 'Where to write the Envoy config, Corefile, BPF entries and certificates' })) ?? [];
+    if (!out) return;
+    const result = await runVerb(d.cli, d.log, ['firewall', 'render', '--out', out.fsPath], { title: 'Rendering the firewall configuration', ...(dir ? { cwd: dir } : {}), done: () => `Rendered into ${out.fsPath}.` });
+    if (result) void vscode.commands.executeCommand('revealFileInOS', out);
+  });
+
   register('clawker.firewall.events', () => {
     const { shellPath, shellArgs, env } = d.cli.terminalCommand(['firewall', 'events', '--follow']);
     vscode.window.createTerminal({ name: 'clawker: egress events', shellPath, shellArgs, env, iconPath: new vscode.ThemeIcon('pulse') }).show();

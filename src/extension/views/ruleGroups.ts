@@ -14,7 +14,12 @@ export interface ListedRule {
   readonly action: string;
   readonly path_rules?: readonly ListedPathRule[];
   readonly path_default?: string;
+  /** A store rule whose key `.clawker.yaml` has too: put there by `firewall refresh` (the store's copy is in force). */
+  readonly alsoInProjectFile?: boolean;
 }
+
+/** The origin people see: a rule `.clawker.yaml` declares is a project rule, even once refresh has synced it into the store. */
+export const shownOrigin = (r: ListedRule): ListedRule['origin'] => (r.origin === 'runtime' && r.alsoInProjectFile ? 'project' : r.origin);
 
 /** Destinations in policy order, each with its rules (usually one). */
 export function groupByDestination(rules: readonly ListedRule[]): { dst: string; rules: ListedRule[] }[] {
@@ -23,4 +28,4 @@ export function groupByDestination(rules: readonly ListedRule[]): { dst: string;
   return [...groups].map(([dst, list]) => ({ dst, rules: list }));
 }
 
-export const ruleDescription = (r: ListedRule): string => `${r.proto}:${r.port} · ${r.action} · ${r.origin}`;
+export const ruleDescription = (r: ListedRule): string => `${r.proto}:${r.port} · ${r.action} · ${shownOrigin(r)}`;

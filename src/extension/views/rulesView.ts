@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import type { ClawkerCli } from '../stack/contracts';
-import { groupByDestination, type ListedPathRule, type ListedRule, ruleDescription } from './ruleGroups';
+import { groupByDestination, type ListedPathRule, type ListedRule, ruleDescription, shownOrigin } from './ruleGroups';
 
 type Node =
   | { readonly kind: 'destination'; readonly dst: string; readonly rules: readonly ListedRule[] }
@@ -14,7 +14,7 @@ type Node =
   | { readonly kind: 'path'; readonly rule: ListedRule; readonly path: ListedPathRule };
 
 const ruleIcon = (r: ListedRule): vscode.ThemeIcon =>
-  new vscode.ThemeIcon(r.origin === 'system' ? 'lock' : r.action === 'allow' ? (r.origin === 'runtime' ? 'zap' : 'globe') : 'circle-slash');
+  new vscode.ThemeIcon(r.origin === 'system' ? 'lock' : r.action === 'allow' ? (shownOrigin(r) === 'runtime' ? 'zap' : 'globe') : 'circle-slash');
 
 class RulesTree implements vscode.TreeDataProvider<Node> {
   private readonly changed = new vscode.EventEmitter<void>();
@@ -78,13 +78,19 @@ class RulesTree implements vscode.TreeDataProvider<Node> {
     item.tooltip = new vscode.MarkdownString(
       [
         `**${r.dst}** ${r.proto} port ${r.port}: ${r.action}`,
-        r.origin === 'system' ? 'Built in (what Claude Code needs); cannot be removed.' : r.origin === 'project' ? 'From `.clawker.yaml`.' : 'Runtime rule (`clawker firewall add`), kept in the rule store.',
+        r.origin === 'system'
+          ? 'Built in (what Claude Code needs); cannot be removed.'
+          : r.origin === 'project'
+            ? 'From `.clawker.yaml` (not yet applied: saving the file or **Clawker: Apply .clawker.yaml** syncs it).'
+            : r.alsoInProjectFile
+              ? 'From `.clawker.yaml`, synced into the rule store (the copy in force). Remove it from the file and with **Clawker: Remove a Runtime Rule…**.'
+              : 'Runtime rule (`clawker firewall add`), kept in the rule store.',
         hasPaths ? `Paths not listed: ${r.path_default ?? 'deny'}` : '',
       ]
         .filter(Boolean)
         .join('  \n'),
     );
-    item.contextValue = `rule.${r.origin}`;
+    item.contextValue = `rule.${r.origin}${r.alsoInProjectFile ? '.synced' : ''}`;
     return item;
   }
 }
