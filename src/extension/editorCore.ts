@@ -1,7 +1,8 @@
 /**
  * The pure core the editor needs, bundled on its own (dist/editorCore.js) and loaded on first use
  * through lazy.ts, so activating the extension does not parse zod, yaml and the policy compiler.
- * Extension code imports `../core/**` as types only; values come through `editorCore()`.
+ * Extension code gets the heavy core (anything behind zod, yaml or the policy) through `editorCore()`;
+ * scripts/build.mjs fails a build whose extension.js bundles those packages.
  */
 export { loadProject } from '../core/config/load';
 export { Policy } from '../core/policy/policy';

@@ -1,7 +1,7 @@
 /**
  * Minimal, formatting-preserving edits to a `.clawker.yaml`: what the "allow this blocked domain"
  * quick fixes and learn mode apply. The edits are text insertions placed by the parsed document's
- * node ranges (src/core/learn/yamlInsertion.ts), so comments and layout stay as the user wrote
+ * node ranges (src/core/yaml/yamlInsertion.ts), so comments and layout stay as the user wrote
  * them. Whether something is already allowed, and whether the edit allows it, is decided by the
  * real policy; an edit that would not load cleanly or would not allow the request is refused.
  */
@@ -14,7 +14,7 @@ import { type NormalizedRule, ruleKey } from '../firewall/rule';
 import { type Decision, type EgressRequest, Policy } from '../policy/policy';
 import { normalizeRequestPath } from '../policy/requestPath';
 import { LineIndex, type Problem } from '../problems';
-import { appendToSequence, formatScalar, type Fragment, type QuoteStyle, quoteStyleOf, scalar, YamlEditError, type YamlPath } from '../learn/yamlInsertion';
+import { appendToSequence, formatScalar, type Fragment, type QuoteStyle, quoteStyleOf, scalar, YamlEditError, type YamlPath } from '../yaml/yamlInsertion';
 import { loadProject } from './load';
 
 /** A replacement of `length` characters at `offset` (UTF-16 code units, as VS Code counts). */

@@ -189,7 +189,11 @@ export function registerFirewallCommands(context: vscode.ExtensionContext, d: Fi
       validateInput: validateDuration,
     });
     if (!duration) return;
-    await runVerb(d.cli, d.log, ['firewall', 'bypass', duration, '--agent', a.agent], { title: `Opening a ${duration} bypass for ${a.agent}` });
+    await runVerb(d.cli, d.log, ['firewall', 'bypass', duration, '--agent', a.agent], {
+      title: `Opening a ${duration} bypass for ${a.agent}`,
+      // The status bar item counts down; the message says where to look and how to end it early.
+      done: () => `The firewall is bypassed for ${a.agent} for ${duration}: the status bar counts down, click it to close the bypass early.`,
+    });
     await after();
   });
 
