@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import type { AgentStatus } from '../../src/core/stack/controlPlaneApi';
 import { formatCountdown, openBypasses } from '../../src/extension/bypassCountdown';
 import { projectDirOf } from '../../src/extension/projectDir';
-import { groupByDestination, type ListedRule, ruleDescription } from '../../src/extension/views/ruleGroups';
+import { groupByDestination, type ListedRule, ruleDescription, splitBuiltIn } from '../../src/extension/views/ruleGroups';
 
 describe('bypass countdown', () => {
   test('mm:ss below an hour, h:mm:ss above, rounding up so 0.2 s left still shows 00:01', () => {
@@ -64,5 +64,23 @@ describe('Rules view grouping', () => {
   });
   test('a store rule that .clawker.yaml declares too (synced by refresh) reads as a project rule', () => {
     assert.equal(ruleDescription(rule('blocked.test', { origin: 'runtime', alsoInProjectFile: true })), 'https:443 · allow · project');
+  });
+});
+
+describe('Rules view top level', () => {
+  const rule = (dst: string, origin: ListedRule['origin'], o: Partial<ListedRule> = {}): ListedRule => ({ origin, dst, proto: 'https', port: '443', action: 'allow', ...o });
+  test("the user's rules first (project, then runtime, each in policy order), built-in apart", () => {
+    const sys = rule('api.anthropic.com', 'system');
+    const run1 = rule('pypi.org', 'runtime');
+    const proj = rule('github.com', 'project');
+    const synced = rule('blocked.test', 'runtime', { alsoInProjectFile: true });
+    const run2 = rule('github.com', 'runtime', { proto: 'ssh', port: '22' });
+    const { own, builtIn } = splitBuiltIn([sys, run1, proj, synced, run2]);
+    assert.deepEqual(own, [
+      { dst: 'github.com', rules: [proj, run2] },
+      { dst: 'blocked.test', rules: [synced] },
+      { dst: 'pypi.org', rules: [run1] },
+    ]);
+    assert.deepEqual(builtIn, [{ dst: 'api.anthropic.com', rules: [sys] }]);
   });
 });

@@ -11,9 +11,10 @@ import type { AgentDirectory, StackStatus } from '../stack/contracts';
 
 const REFRESH_WHILE_VISIBLE_MS = 15_000;
 
-export function agentDescription(a: AgentSummary, inWorkspace: boolean, bypassLeft?: string): string {
-  const firewall = a.state !== 'running' ? '' : a.firewall === 'bypassed' && bypassLeft ? ` · bypassed ${bypassLeft}` : ` · firewall ${a.firewall}`;
-  return `${a.project}${inWorkspace ? ' (this workspace)' : ''} · ${a.state}${firewall}`;
+/** `web · running · enrolled`: the project, the container, the firewall (short: the view is narrow). */
+export function agentDescription(a: AgentSummary, bypassLeft?: string): string {
+  const firewall = a.state !== 'running' ? '' : a.firewall === 'bypassed' && bypassLeft ? ` · bypassed ${bypassLeft}` : ` · ${a.firewall}`;
+  return `${a.project} · ${a.state}${firewall}`;
 }
 
 function iconOf(a: AgentSummary): vscode.ThemeIcon {
@@ -48,9 +49,9 @@ class AgentsTree implements vscode.TreeDataProvider<AgentSummary> {
     item.id = a.id;
     const until = this.status.current?.agents.find((s) => s.container === a.id)?.bypassUntil;
     const left = until ? Math.max(0, Math.round((Date.parse(until) - Date.now()) / 1000)) : undefined;
-    item.description = agentDescription(a, inWorkspace, left !== undefined ? `${Math.floor(left / 60)}m${String(left % 60).padStart(2, '0')}s` : undefined);
+    item.description = agentDescription(a, left !== undefined ? `${Math.floor(left / 60)}m${String(left % 60).padStart(2, '0')}s` : undefined);
     item.tooltip = new vscode.MarkdownString(
-      [`**${a.agent}** — project \`${a.project}\``, `container \`${a.name}\` (${a.id.slice(0, 12)})`, `${a.status}`, `image \`${a.image}\``, `workspace \`${a.workspace}\``, `firewall: ${a.firewall}`].join('  \n'),
+      [`**${a.agent}** — project \`${a.project}\`${inWorkspace ? ' (this workspace)' : ''}`, `container \`${a.name}\` (${a.id.slice(0, 12)})`, `${a.status}`, `image \`${a.image}\``, `workspace \`${a.workspace}\``, `firewall: ${a.firewall}`].join('  \n'),
     );
     item.iconPath = iconOf(a);
     item.contextValue = `agent.${a.state === 'running' ? 'running' : 'stopped'}.${a.firewall.replace(/\s+/g, '-')}`;

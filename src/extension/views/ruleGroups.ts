@@ -29,3 +29,14 @@ export function groupByDestination(rules: readonly ListedRule[]): { dst: string;
 }
 
 export const ruleDescription = (r: ListedRule): string => `${r.proto}:${r.port} · ${r.action} · ${shownOrigin(r)}`;
+
+/**
+ * The view's top level: the user's rules (project, then runtime, each group in policy order) first,
+ * and the built-in rules, which rarely matter when reading one's own, apart.
+ */
+export function splitBuiltIn(rules: readonly ListedRule[]): { own: { dst: string; rules: ListedRule[] }[]; builtIn: { dst: string; rules: ListedRule[] }[] } {
+  const rank = (r: ListedRule): number => (shownOrigin(r) === 'project' ? 0 : 1);
+  const own = rules.filter((r) => r.origin !== 'system');
+  const ordered = [...own].sort((a, b) => rank(a) - rank(b)); // stable: policy order within each origin
+  return { own: groupByDestination(ordered), builtIn: groupByDestination(rules.filter((r) => r.origin === 'system')) };
+}

@@ -6,9 +6,12 @@
  */
 import * as vscode from 'vscode';
 import type { ClawkerCli } from '../stack/contracts';
-import { groupByDestination, type ListedPathRule, type ListedRule, ruleDescription, shownOrigin } from './ruleGroups';
+import { type ListedPathRule, type ListedRule, ruleDescription, shownOrigin, splitBuiltIn } from './ruleGroups';
+
+type Group = { readonly dst: string; readonly rules: readonly ListedRule[] };
 
 type Node =
+  | { readonly kind: 'builtIn'; readonly groups: readonly Group[] }
   | { readonly kind: 'destination'; readonly dst: string; readonly rules: readonly ListedRule[] }
   | { readonly kind: 'rule'; readonly rule: ListedRule }
   | { readonly kind: 'path'; readonly rule: ListedRule; readonly path: ListedPathRule };
@@ -46,15 +49,27 @@ class RulesTree implements vscode.TreeDataProvider<Node> {
   }
 
   getChildren(node?: Node): Node[] {
+    const nodesOf = (groups: readonly Group[]): Node[] => groups.map((g) => (g.rules.length === 1 ? { kind: 'rule', rule: g.rules[0]! } : { kind: 'destination', dst: g.dst, rules: g.rules }));
     if (!node) {
-      return groupByDestination(this.rules).map((g) => (g.rules.length === 1 ? { kind: 'rule', rule: g.rules[0]! } : { kind: 'destination', dst: g.dst, rules: g.rules }));
+      const { own, builtIn } = splitBuiltIn(this.rules);
+      return [...nodesOf(own), ...(builtIn.length ? [{ kind: 'builtIn', groups: builtIn } as const] : [])];
     }
+    if (node.kind === 'builtIn') return nodesOf(node.groups);
     if (node.kind === 'destination') return node.rules.map((rule) => ({ kind: 'rule', rule }));
     if (node.kind === 'rule') return (node.rule.path_rules ?? []).map((path) => ({ kind: 'path', rule: node.rule, path }));
     return [];
   }
 
   getTreeItem(node: Node): vscode.TreeItem {
+    if (node.kind === 'builtIn') {
+      const item = new vscode.TreeItem('Built-in', vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = 'clawker.rules.builtIn';
+      item.description = `${node.groups.length} destinations Claude Code needs`;
+      item.tooltip = 'Rules every agent gets (the spec\'s built-in table). They cannot be removed.';
+      item.iconPath = new vscode.ThemeIcon('lock');
+      item.contextValue = 'builtIn';
+      return item;
+    }
     if (node.kind === 'destination') {
       const item = new vscode.TreeItem(node.dst, vscode.TreeItemCollapsibleState.Expanded);
       item.description = `${node.rules.length} rules`;
