@@ -43,6 +43,14 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   });
 }
 
+function decodeAgent(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ControlPlaneError(`the agent in the path is not valid URL encoding: ${segment}`, 400);
+  }
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -59,7 +67,7 @@ export function startApi(socketPath: string, controlPlane: ControlPlane, events:
     void handle(req, res).catch((e: unknown) => {
       const error: ApiError =
         e instanceof ControlPlaneError
-          ? { error: e.message, ...(e.component ? { component: e.component } : {}), ...(e.next ? { next: e.next } : {}) }
+          ? { error: e.message, ...(e.component ? { component: e.component } : {}), ...(e.next ? { next: e.next } : {}), ...(e.candidates ? { candidates: e.candidates } : {}) }
           : { error: e instanceof Error ? e.message : String(e) };
       if (!res.headersSent) send(res, e instanceof ControlPlaneError ? e.status : 500, error);
       else res.end();
@@ -81,7 +89,8 @@ export function startApi(socketPath: string, controlPlane: ControlPlane, events:
     if (method === 'GET' && path === '/v1/events') return streamEvents(url, req, res);
     const agentRoute = /^\/v1\/agents\/([^/]+)\/(enable|disable|bypass)$/.exec(path);
     if (agentRoute) {
-      const agent = decodeURIComponent(agentRoute[1]!);
+      // Container name, container id (or a 12+ digit prefix), or an agent name only one agent has.
+      const agent = decodeAgent(agentRoute[1]!);
       const verb = agentRoute[2]!;
       if (verb === 'enable' && method === 'POST') return send(res, 200, await controlPlane.setEnabled(agent, true));
       if (verb === 'disable' && method === 'POST') return send(res, 200, await controlPlane.setEnabled(agent, false));

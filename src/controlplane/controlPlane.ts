@@ -20,7 +20,8 @@ import { formatDestination } from '../core/firewall/destination';
 import { domainKey, formatDomainKey } from '../core/firewall/domainKey';
 import type { ControlPlaneConfig } from './config';
 import { probeDatapath, probeHttp } from './health';
-import { type PersistedState, readState, writeState } from './persistedState';
+import { isDisabled, type LegacyState, migrateLegacy, openBypass, type PersistedState, readState, type RunningAgent, staleEntries, writeState } from './persistedState';
+import { type AgentIdentity, resolveAgent, shownName } from './agentIdentity';
 import { COREFILE, renderStack } from './ruleRenderer';
 import { inspectContainer } from '../platform/docker/containers';
 import { ensureService, primeAgentsCgroup, removeService, type ServiceSpec, signalService } from './stackContainers';
@@ -37,9 +38,8 @@ export interface ControlPlaneReporter {
   audit(message: string, fields: { agent?: string; container?: string; cgroupId?: number; verdict?: 'allowed' | 'denied' | 'bypassed' }): void;
 }
 
-interface AgentRecord {
-  readonly agent: string;
-  readonly container: string;
+/** A running, enrolled agent. `name` (the container's) and `id` identify it; `agent` may be shared. */
+interface AgentRecord extends AgentIdentity {
   readonly cgroupId: number;
   readonly cgroupDir: string;
   readonly guarded: boolean;
@@ -54,6 +54,8 @@ export class ControlPlaneError extends Error {
     readonly status: number,
     readonly component?: ComponentName,
     readonly next?: string,
+    /** The container names a caller may choose from (an ambiguous agent name). */
+    readonly candidates?: readonly string[],
   ) {
     super(message);
   }
@@ -69,6 +71,8 @@ export class ControlPlane {
   private readonly downSince = new Map<'envoy' | 'coredns', number>();
   private readonly bypassTimers = new Map<string, NodeJS.Timeout>();
   private state: PersistedState;
+  /** A version 1 state file, migrated against the running agents at the first reconcile. */
+  private legacy: LegacyState | undefined;
   private addresses!: StackAddresses;
   private driver: CgroupDriver = 'cgroupfs';
   private cgroupRoot = '';
@@ -91,7 +95,9 @@ export class ControlPlane {
     private readonly bpf: Bpfman,
     private readonly report: ControlPlaneReporter,
   ) {
-    this.state = readState(config.stateFile, (m) => report.warn(m));
+    const read = readState(config.stateFile, (m) => report.warn(m));
+    this.state = read.state;
+    this.legacy = read.legacy;
   }
 
   /** Runs fn after every operation queued before it; failures do not stop the queue. */
@@ -290,7 +296,9 @@ export class ControlPlane {
 
   private async reconcileAgents(): Promise<void> {
     const running = await this.docker.listContainers({ filters: this.agentFilters() });
+    if (this.legacy) await this.migrateLegacyState(running.map((c) => c.Id));
     for (const c of running) await this.enrollAgent(c.Id).catch((e) => this.report.warn(`agent ${c.Names[0] ?? c.Id}: ${String(e)}`));
+    await this.forgetStaleEntries();
     // Entries of agents that are gone (the control plane was down when they exited).
     const known = new Set([...this.agents.values()].map((a) => String(a.cgroupId)));
     const guardId = String(cgroupIdOf(this.guardDir));
@@ -300,13 +308,71 @@ export class ControlPlane {
     if (this.agents.size === 0) this.scheduleDrain();
   }
 
+  /** Who a container is, and where its cgroup is. */
+  private identify(info: Docker.ContainerInspectInfo): AgentIdentity & { readonly guarded: boolean; readonly cgroupDir: string } {
+    const name = info.Name.replace(/^\//, '');
+    const parent = info.HostConfig.CgroupParent ?? '';
+    return {
+      agent: info.Config.Labels?.[LABEL_AGENT] ?? name,
+      name,
+      id: info.Id,
+      guarded: parent === agentsCgroupParent(this.driver, this.config.names.agentsCgroup),
+      cgroupDir: join(this.cgroupRoot, containerCgroupDir(this.driver, info.Id, parent)),
+    };
+  }
+
+  /**
+   * A version 1 state file (keyed by agent name) becomes version 2 (keyed by container) against the
+   * agents running now; what cannot be attributed to one container is dropped, and a dropped bypass is
+   * closed in the kernel before the new file is written (a crash in between retries the migration).
+   */
+  private async migrateLegacyState(runningIds: readonly string[]): Promise<void> {
+    const running: RunningAgent[] = [];
+    for (const id of runningIds) {
+      const info = await inspectContainer(this.docker, id).catch(() => undefined);
+      if (!info?.State.Running) continue;
+      const who = this.identify(info);
+      let cgroupId: number | undefined;
+      try {
+        cgroupId = Number(cgroupIdOf(who.cgroupDir));
+      } catch {
+        cgroupId = undefined; // not there yet: no window can be attributed to it
+      }
+      running.push({ agent: who.agent, name: who.name, id: who.id, cgroupId });
+    }
+    const migration = migrateLegacy(this.legacy!, running, Date.now());
+    for (const cgroupId of migration.closeBypass) {
+      await this.bpf.bypass({ cgroupId }, 0).catch((e) => this.report.warn(`closing the bypass of cgroup ${cgroupId}: ${String(e)}`));
+    }
+    this.state = migration.state;
+    writeState(this.config.stateFile, this.state);
+    this.legacy = undefined;
+    for (const note of migration.notes) this.report.audit(`state file migrated: ${note}`, {});
+  }
+
+  /** Entries of containers that were removed (or replaced by a new one of the same name) are forgotten. */
+  private async forgetStaleEntries(): Promise<void> {
+    if (Object.keys(this.state.disabled).length === 0 && Object.keys(this.state.bypass).length === 0) return;
+    const all = await this.docker.listContainers({ all: true, filters: this.agentFilters() });
+    const stale = staleEntries(
+      this.state,
+      all.map((c) => ({ name: (c.Names[0] ?? '').replace(/^\//, ''), id: c.Id })),
+    );
+    for (const name of stale.bypass) await this.closeBypass(name, 'its container is gone');
+    for (const name of stale.disabled) {
+      delete this.state.disabled[name];
+      this.report.audit(`firewall disable for ${name} forgotten: its container is gone (a new container of that name starts enforced)`, {});
+    }
+    if (stale.disabled.length) writeState(this.config.stateFile, this.state);
+    // Windows of containers that exist but are not running (they ended while no control plane ran).
+    for (const name of Object.keys(this.state.bypass)) if (![...this.agents.values()].some((r) => r.name === name)) await this.closeBypass(name, 'agent not running');
+  }
+
   private async enrollAgent(containerId: string): Promise<AgentRecord | undefined> {
     const info = await inspectContainer(this.docker, containerId);
     if (!info?.State.Running) return undefined;
-    const agent = info.Config.Labels?.[LABEL_AGENT] ?? info.Name.replace(/^\//, '');
-    const parent = info.HostConfig.CgroupParent ?? '';
-    const guarded = parent === agentsCgroupParent(this.driver, this.config.names.agentsCgroup);
-    const cgroupDir = join(this.cgroupRoot, containerCgroupDir(this.driver, info.Id, parent));
+    const who = this.identify(info);
+    const { agent, name, cgroupDir, guarded } = who;
     for (let i = 0; i < 100 && !existsSync(cgroupDir); i++) await sleep(20);
     if (!existsSync(cgroupDir)) throw new Error(`its cgroup ${cgroupDir} does not exist`);
     if (this.drainTimer) clearTimeout(this.drainTimer);
@@ -314,21 +380,37 @@ export class ControlPlane {
     if (!this.servicesWanted) await this.resume();
     if (!guarded) {
       // Not created under the agents' cgroup: enforced from now on only; say so.
-      this.report.warn(`agent ${agent} was not created under ${this.config.names.agentsCgroup}: its datapath is attached now, after its command started`);
+      this.report.warn(`agent ${name} was not created under ${this.config.names.agentsCgroup}: its datapath is attached now, after its command started`);
       await this.bpf.attach(cgroupDir);
     }
-    const disabled = this.state.disabled.includes(agent);
+    const earlier = this.state.disabled[name];
+    if (earlier && earlier.containerId !== info.Id) {
+      // `disable` was for the container that had this name before: a new container starts enforced.
+      delete this.state.disabled[name];
+      writeState(this.config.stateFile, this.state);
+      this.report.audit(`firewall disable for ${name} was for an earlier container of that name (${earlier.containerId.slice(0, 12)}); this one is enforced`, { agent, container: info.Id });
+    }
+    const disabled = isDisabled(this.state, who);
     const { cgroupId } = await this.bpf.enroll({ cgroupDir }, this.containerConfig(disabled ? ['disabled'] : []));
     const ip = info.NetworkSettings.Networks?.[this.config.names.network]?.IPAddress ?? '';
-    const record: AgentRecord = { agent, container: info.Id, cgroupId, cgroupDir, guarded, ip, lockedDown: false };
+    const record: AgentRecord = { agent, name, id: info.Id, cgroupId, cgroupDir, guarded, ip, lockedDown: false };
     this.agents.set(info.Id, record);
-    const window = this.state.bypass[agent];
-    if (window && (window.cgroupId !== cgroupId || Date.parse(window.until) <= Date.now())) this.endBypass(agent, 'expired');
-    else if (window) this.armBypassTimer(agent, Date.parse(window.until));
-    this.report.audit(`agent ${agent} enrolled${disabled ? ' (disabled: egress unrestricted)' : ''}`, { agent, container: info.Id, cgroupId, verdict: disabled ? 'bypassed' : 'allowed' });
+    const window = this.state.bypass[name];
+    if (window) {
+      const open = openBypass(this.state, record, Date.now());
+      if (open) this.armBypassTimer(name, Date.parse(open.until));
+      else {
+        const sameCgroup = window.containerId === info.Id && window.cgroupId === cgroupId;
+        // The kernel's entry is keyed by the old cgroup: close it there too (a no-op when it is gone).
+        if (!sameCgroup) await this.bpf.bypass({ cgroupId: window.cgroupId }, 0).catch(() => undefined);
+        this.endBypass(name, sameCgroup ? 'expired' : 'it was for an earlier run of the container');
+      }
+    }
+    const shown = this.shown(record);
+    this.report.audit(`agent ${shown} enrolled${disabled ? ' (disabled: egress unrestricted)' : ''}`, { agent, container: info.Id, cgroupId, verdict: disabled ? 'bypassed' : 'allowed' });
     // Only now, with its egress enforced, may the agent's command run. Outside the queue: the
     // supervisor may still be booting, and nothing else should wait for it.
-    if (info.Config.Labels?.[LABEL_SUPERVISOR] === SUPERVISOR_AGENTD) void this.startCommand(record, info.Name.replace(/^\//, ''));
+    if (info.Config.Labels?.[LABEL_SUPERVISOR] === SUPERVISOR_AGENTD) void this.startCommand(record);
     return record;
   }
 
@@ -343,29 +425,31 @@ export class ControlPlane {
   }
 
   /** Tells the agent's supervisor to start its command (idempotent: a running command is left alone). */
-  private async startCommand(record: AgentRecord, containerName: string): Promise<void> {
+  private async startCommand(record: AgentRecord): Promise<void> {
     try {
-      const response = await startAgentCommand(await this.sessionCredentials(), { ip: record.ip, containerName }, {
-        isCancelled: () => this.stopped || this.agents.get(record.container) !== record,
+      const response = await startAgentCommand(await this.sessionCredentials(), { ip: record.ip, containerName: record.name }, {
+        isCancelled: () => this.stopped || this.agents.get(record.id) !== record,
       });
-      this.report.audit(`agent ${record.agent}: command ${response.state === 'running' ? `running (pid ${response.pid ?? '?'})` : response.state ?? 'started'}`, {
+      this.report.audit(`agent ${this.shown(record)}: command ${response.state === 'running' ? `running (pid ${response.pid ?? '?'})` : response.state ?? 'started'}`, {
         agent: record.agent,
-        container: record.container,
+        container: record.id,
       });
     } catch (e) {
-      if (this.agents.get(record.container) !== record) return; // it exited meanwhile
-      this.report.warn(`agent ${record.agent}: its command was not started: ${e instanceof Error ? e.message : String(e)}`);
+      if (this.agents.get(record.id) !== record) return; // it exited meanwhile
+      this.report.warn(`agent ${this.shown(record)}: its command was not started: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
   private async unenrollAgent(containerId: string): Promise<void> {
     const record = this.agents.get(containerId);
     if (!record) return;
+    const shown = this.shown(record);
     this.agents.delete(containerId);
+    // Unenrolling forgets the cgroup's kernel bypass entry too.
     await this.bpf.unenroll({ cgroupId: record.cgroupId }).catch(() => undefined);
     if (!record.guarded) await this.bpf.detach({ cgroupId: record.cgroupId }).catch(() => undefined);
-    if (this.state.bypass[record.agent]) this.endBypass(record.agent, 'agent exited');
-    this.report.audit(`agent ${record.agent} exited; unenrolled`, { agent: record.agent, container: containerId, cgroupId: record.cgroupId });
+    if (this.state.bypass[record.name]) this.endBypass(record.name, 'agent exited', shown);
+    this.report.audit(`agent ${shown} exited; unenrolled`, { agent: record.agent, container: containerId, cgroupId: record.cgroupId });
     if (this.agents.size === 0) this.scheduleDrain();
   }
 
@@ -422,80 +506,110 @@ export class ControlPlane {
     }
   }
 
-  private recordByName(agent: string): AgentRecord {
-    const record = [...this.agents.values()].find((a) => a.agent === agent);
-    if (!record) {
-      const names = [...this.agents.values()].map((a) => a.agent);
-      throw new ControlPlaneError(`no running agent named ${agent}${names.length ? ` (running: ${names.join(', ')})` : ' (no agent is running)'}`, 404);
-    }
-    return record;
+  /** The running agent a caller names (container name, id or unique prefix, or an unshared agent name). */
+  private recordFor(query: string): AgentRecord {
+    const resolved = resolveAgent(query, [...this.agents.values()]);
+    if ('found' in resolved) return resolved.found;
+    throw new ControlPlaneError(resolved.error, resolved.status, undefined, resolved.next, resolved.candidates);
+  }
+
+  /** The agent name while no other running agent shares it, else the container name. */
+  private shown(record: AgentRecord): string {
+    return shownName(record, [...this.agents.values()]);
   }
 
   private agentStatus(record: AgentRecord): AgentStatus {
-    const window = this.state.bypass[record.agent];
-    const open = window && Date.parse(window.until) > Date.now();
-    const state = record.lockedDown ? 'locked-down' : this.state.disabled.includes(record.agent) ? 'disabled' : open ? 'bypassed' : 'enrolled';
-    return { agent: record.agent, container: record.container, cgroupId: record.cgroupId, state, guarded: record.guarded, ...(open ? { bypassUntil: window.until } : {}) };
+    const window = openBypass(this.state, record, Date.now());
+    const state = record.lockedDown ? 'locked-down' : isDisabled(this.state, record) ? 'disabled' : window ? 'bypassed' : 'enrolled';
+    return {
+      agent: record.agent,
+      container: record.id,
+      containerName: record.name,
+      cgroupId: record.cgroupId,
+      state,
+      guarded: record.guarded,
+      ...(window ? { bypassUntil: window.until } : {}),
+    };
   }
 
-  setEnabled(agent: string, enabled: boolean): Promise<{ agent: AgentStatus; message: string }> {
+  setEnabled(query: string, enabled: boolean): Promise<{ agent: AgentStatus; message: string }> {
     return this.serial(async () => {
-      const record = this.recordByName(agent);
-      this.state.disabled = this.state.disabled.filter((a) => a !== agent);
-      if (!enabled) this.state.disabled.push(agent);
+      const record = this.recordFor(query);
+      const shown = this.shown(record);
+      delete this.state.disabled[record.name];
+      if (!enabled) this.state.disabled[record.name] = { containerId: record.id };
       writeState(this.config.stateFile, this.state);
       await this.bpf.enroll({ cgroupId: record.cgroupId }, this.containerConfig(enabled ? [] : ['disabled']));
       record.lockedDown = false;
-      const message = enabled ? `firewall enabled for ${agent}: egress follows the rules again` : `firewall disabled for ${agent}: its egress is unrestricted (every connection is still recorded) until clawker firewall enable --agent ${agent}`;
-      this.report.audit(message, { agent, container: record.container, cgroupId: record.cgroupId, verdict: enabled ? 'allowed' : 'bypassed' });
+      const message = enabled
+        ? `firewall enabled for ${shown}: egress follows the rules again`
+        : `firewall disabled for ${shown}: its egress is unrestricted (every connection is still recorded) until clawker firewall enable --agent ${shown}`;
+      this.report.audit(message, { agent: record.agent, container: record.id, cgroupId: record.cgroupId, verdict: enabled ? 'allowed' : 'bypassed' });
       return { agent: this.agentStatus(record), message };
     });
   }
 
-  bypass(agent: string, seconds: number): Promise<{ agent: AgentStatus; message: string }> {
+  bypass(query: string, seconds: number): Promise<{ agent: AgentStatus; message: string }> {
     return this.serial(async () => {
-      const record = this.recordByName(agent);
+      const record = this.recordFor(query);
+      const shown = this.shown(record);
       if (seconds <= 0) {
         await this.bpf.bypass({ cgroupId: record.cgroupId }, 0);
-        const had = !!this.state.bypass[agent];
-        this.endBypass(agent, 'stopped');
-        return { agent: this.agentStatus(record), message: had ? `bypass for ${agent} stopped: firewall re-enabled` : `${agent} had no bypass open` };
+        const had = !!this.state.bypass[record.name];
+        this.endBypass(record.name, 'stopped', shown);
+        return { agent: this.agentStatus(record), message: had ? `bypass for ${shown} stopped: firewall re-enabled` : `${shown} had no bypass open` };
       }
       const until = Date.now() + seconds * 1000;
+      // The kernel's bypass_map is keyed by this container's cgroup id: no other agent is touched.
       await this.bpf.bypass({ cgroupId: record.cgroupId }, seconds);
-      this.state.bypass[agent] = { cgroupId: record.cgroupId, until: new Date(until).toISOString() };
+      this.state.bypass[record.name] = { containerId: record.id, cgroupId: record.cgroupId, until: new Date(until).toISOString() };
       writeState(this.config.stateFile, this.state);
-      this.armBypassTimer(agent, until);
-      const message = `bypass open for ${agent} until ${new Date(until).toISOString()} (${seconds} s): egress unrestricted, every connection recorded`;
-      this.report.audit(message, { agent, container: record.container, cgroupId: record.cgroupId, verdict: 'bypassed' });
+      this.armBypassTimer(record.name, until);
+      const message = `bypass open for ${shown} until ${new Date(until).toISOString()} (${seconds} s): egress unrestricted, every connection recorded`;
+      this.report.audit(message, { agent: record.agent, container: record.id, cgroupId: record.cgroupId, verdict: 'bypassed' });
       return { agent: this.agentStatus(record), message };
     });
   }
 
-  private armBypassTimer(agent: string, until: number): void {
-    clearTimeout(this.bypassTimers.get(agent));
+  /** Timers by container name, like the windows. */
+  private armBypassTimer(name: string, until: number): void {
+    clearTimeout(this.bypassTimers.get(name));
     this.bypassTimers.set(
-      agent,
+      name,
       setTimeout(() => {
         void this.serial(async () => {
-          const window = this.state.bypass[agent];
+          const window = this.state.bypass[name];
           if (!window || Date.parse(window.until) > Date.now() + 50) return;
           // The kernel already refuses at the deadline; removing the entry is housekeeping.
           await this.bpf.bypass({ cgroupId: window.cgroupId }, 0).catch(() => undefined);
-          this.endBypass(agent, 'expired');
+          this.endBypass(name, 'expired');
         });
       }, Math.max(0, until - Date.now())),
     );
   }
 
-  private endBypass(agent: string, why: string): void {
-    clearTimeout(this.bypassTimers.get(agent));
-    this.bypassTimers.delete(agent);
-    const window = this.state.bypass[agent];
+  /** Closes the window in the kernel (its own cgroup only), then forgets it. */
+  private async closeBypass(name: string, why: string): Promise<void> {
+    const window = this.state.bypass[name];
+    if (window) await this.bpf.bypass({ cgroupId: window.cgroupId }, 0).catch(() => undefined);
+    this.endBypass(name, why);
+  }
+
+  /** Forgets the window of the container `name` and audits its end; `shown` names it in the message. */
+  private endBypass(name: string, why: string, shown?: string): void {
+    clearTimeout(this.bypassTimers.get(name));
+    this.bypassTimers.delete(name);
+    const window = this.state.bypass[name];
     if (!window) return;
-    delete this.state.bypass[agent];
+    delete this.state.bypass[name];
     writeState(this.config.stateFile, this.state);
-    this.report.audit(`bypass for ${agent} ended (${why}): firewall re-enabled`, { agent, cgroupId: window.cgroupId, verdict: 'allowed' });
+    const record = [...this.agents.values()].find((r) => r.name === name);
+    this.report.audit(`bypass for ${shown ?? (record ? this.shown(record) : name)} ended (${why}): firewall re-enabled`, {
+      ...(record ? { agent: record.agent } : {}),
+      container: window.containerId,
+      cgroupId: window.cgroupId,
+      verdict: 'allowed',
+    });
   }
 
   /**
@@ -511,10 +625,10 @@ export class ControlPlane {
       for (const record of this.agents.values()) {
         await this.bpf.enroll({ cgroupId: record.cgroupId }, this.containerConfig(['lockdown']));
         record.lockedDown = true;
-        lockedDown.push(record.agent);
+        lockedDown.push(this.shown(record));
       }
       await this.bpf.flush();
-      for (const agent of Object.keys(this.state.bypass)) this.endBypass(agent, 'firewall down');
+      for (const name of Object.keys(this.state.bypass)) this.endBypass(name, 'firewall down');
       const stopped: string[] = [];
       for (const name of [this.config.names.envoy, this.config.names.coredns]) if (await removeService(this.docker, name)) stopped.push(name);
       this.report.audit(`firewall down: ${lockedDown.length} agent(s) locked down (no egress), ${stopped.join(', ') || 'nothing'} stopped`, { verdict: 'denied' });
@@ -547,13 +661,13 @@ export class ControlPlane {
   }
 
   agentOfIp(ip: string): { agent: string; container: string } | undefined {
-    for (const r of this.agents.values()) if (r.ip === ip) return { agent: r.agent, container: r.container };
+    for (const r of this.agents.values()) if (r.ip === ip) return { agent: r.agent, container: r.id };
     return undefined;
   }
 
   /** Agent attribution for the event stream. */
   agentOfCgroup(cgroupId: number): { agent: string; container: string } | undefined {
-    for (const r of this.agents.values()) if (r.cgroupId === cgroupId) return { agent: r.agent, container: r.container };
+    for (const r of this.agents.values()) if (r.cgroupId === cgroupId) return { agent: r.agent, container: r.id };
     return undefined;
   }
 }

@@ -28,7 +28,7 @@ export function registerBypassStatusBar(context: vscode.ExtensionContext, status
         item = vscode.window.createStatusBarItem(`clawker.bypass.${b.container.slice(0, 12)}`, vscode.StatusBarAlignment.Left, 100);
         item.name = `Clawker bypass: ${b.agent}`;
         item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
-        item.command = { title: 'Stop the bypass', command: 'clawker.firewall.bypassStop', arguments: [{ agent: b.agent }] };
+        item.command = { title: 'Stop the bypass', command: 'clawker.firewall.bypassStop', arguments: [{ container: b.container }] };
         items.set(b.container, item);
       }
       item.text = `$(unlock) Bypass ${b.agent} ${formatCountdown((b.until - now) / 1000)}`;

@@ -18,6 +18,7 @@ import Docker from 'dockerode';
 import { agentContainerSpec, DEFAULT_PROJECT_SETTINGS } from '../../src/core/stack/agentSpec';
 import { agentsCgroupParent } from '../../src/core/stack/cgroupPaths';
 import type { Status } from '../../src/core/stack/controlPlaneApi';
+import { ControlPlaneClient, ControlPlaneRequestError } from '../../src/platform/controlPlaneClient';
 import { stackNames } from '../../src/core/stack/stackNames';
 import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { AGENT_PY } from './firewall-agent-script';
@@ -98,10 +99,10 @@ const proxy = (): Promise<EnvoyRecord[]> => envoyRecords(names.envoy);
 const connsSince = async (n: number): Promise<EnvoyRecord[]> => (await proxy()).filter((r) => r.kind === 'conn').slice(n);
 const connCount = async (): Promise<number> => (await proxy()).filter((r) => r.kind === 'conn').length;
 
-async function startAgent(agent = 'dev'): Promise<string> {
+async function startAgent(agent = 'dev', project = 'e2e'): Promise<string> {
   const { name, create } = agentContainerSpec({
     stack: names,
-    project: 'e2e',
+    project,
     agent,
     image: PY_IMAGE,
     cmd: ['sleep', 'infinity'],
@@ -299,6 +300,69 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
     const unknown = await cli('firewall', 'enable', '--agent', 'nobody');
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no running agent named nobody \(running: dev\)/);
+  });
+
+  test('two projects each with an agent named dev: a bypass by container name opens that cgroup only; the bare name is refused (409, both named); status tells them apart', async () => {
+    const other = await startAgent('dev', 'e2e-b');
+    const otherAgent = async (...args: string[]) => JSON.parse((await runOk('docker', ['exec', other, 'python3', '/agent/agent.py', ...args])).trim().split('\n').pop()!) as Record<string, unknown>;
+    try {
+      const both = await waitUntil('both enrolled', async () => {
+        const devs = (await fwStatus()).agents.filter((a) => a.agent === 'dev' && a.state === 'enrolled');
+        return devs.length === 2 ? devs : undefined;
+      });
+      const cgroupOf = (name: string): number => both.find((a) => a.containerName === name)!.cgroupId;
+      const [first, second] = [agentName, other].sort();
+
+      // The bare name means two agents: refused by the CLI and by the API, nothing opened.
+      const bare = await cli('firewall', 'bypass', '60s', '--agent', 'dev');
+      assert.equal(bare.code, 1, bare.stderr);
+      assert.equal(bare.stderr, `clawker: 2 running agents match dev: ${first}, ${second}\n  next: pass the container name (e.g. --agent ${first}) or its container id\n`);
+      const api = await new ControlPlaneClient(dataDir).setEnabled('dev', false).then(
+        () => assert.fail('the API disabled an ambiguous agent'),
+        (e: unknown) => e,
+      );
+      assert.ok(api instanceof ControlPlaneRequestError, String(api));
+      assert.equal(api.status, 409);
+      assert.deepEqual(api.body.candidates, [first, second]);
+      assert.deepEqual((await fwStatus()).agents.filter((a) => a.agent === 'dev').map((a) => a.state), ['enrolled', 'enrolled']);
+
+      // By container name: only that container's cgroup is in bypass_map; both stay in container_map unflagged.
+      await cliOk('firewall', 'bypass', '60s', '--agent', other);
+      const kernel = JSON.parse(await runOk('docker', ['exec', names.controlplane, '/opt/clawker/bpfman', 'show', '--pin-dir', status.pinDir])) as {
+        containers: Record<string, { flags?: string[] }>;
+        bypass: Record<string, number> | null;
+      };
+      const open = Object.entries(kernel.bypass ?? {}).filter(([, left]) => left > 0).map(([id]) => Number(id));
+      assert.deepEqual(open, [cgroupOf(other)], `bypass_map holds the bypassed container's cgroup only: ${JSON.stringify(kernel.bypass)}`);
+      for (const name of [agentName, other]) assert.deepEqual(kernel.containers[String(cgroupOf(name))]?.flags ?? [], [], `${name} enrolled, not disabled`);
+
+      // Behaviour: the bypassed agent reaches the origin itself; the other dev still lands on the proxy.
+      const literalBefore = (await inet.connections('literal')).length;
+      const bypassed = await otherAgent('tls', inet.address(HOST.literal), '443', 'other.example');
+      assert.equal((await inet.connections('literal')).length, literalBefore + 1, `the bypassed agent reached the origin (${JSON.stringify(bypassed)})`);
+      const n = await connCount();
+      const routed = await agent('tls', inet.address(HOST.literal), '443', 'same-name.example');
+      const [seen] = await waitUntil('the proxy saw the other dev', async () => {
+        const c = await connsSince(n);
+        return c.length ? c : undefined;
+      });
+      assert.equal(seen!.sni, 'same-name.example', `the agent of the other project went to the proxy (${JSON.stringify(routed)})`);
+      assert.equal((await inet.connections('literal')).length, literalBefore + 1, 'and never to the origin');
+
+      // Status: the state of each, and the container names in the human output.
+      const s = await fwStatus();
+      assert.deepEqual(Object.fromEntries(s.agents.map((a) => [a.containerName, a.state])), { [agentName]: 'enrolled', [other]: 'bypassed' });
+      const human = await cli('firewall', 'status');
+      const lines = human.stdout.split('\n').filter((l) => l.startsWith('  clawker-e2e-'));
+      assert.deepEqual(lines.map((l) => l.trim().split(/\s+/).slice(0, 2)), s.agents.map((a) => [a.containerName, a.state]), human.stdout);
+
+      const stopped = await cliOk('firewall', 'bypass', '--stop', '--agent', other);
+      assert.match(stopped, new RegExp(`^bypass for ${other.replace(/\./g, '\\.')} stopped`));
+      assert.deepEqual(Object.fromEntries((await fwStatus()).agents.map((a) => [a.containerName, a.state])), { [agentName]: 'enrolled', [other]: 'enrolled' });
+    } finally {
+      await run('docker', ['rm', '-f', other]);
+      await waitUntil('the other dev unenrolled', async () => ((await fwStatus()).agents.length === 1 ? true : undefined));
+    }
   });
 
   test('the event stream has kernel denials, DNS refusals with the blocked name, and attribution', async () => {

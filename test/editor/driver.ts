@@ -246,3 +246,113 @@ export async function problemRows(panel: Locator): Promise<{ label: string; text
 export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+// ---------------------------------------------------------------------------------------------
+// Quick picks, notifications, dialogs
+// ---------------------------------------------------------------------------------------------
+
+/** A quick pick row's first line (label, description); the second holds the detail. */
+const QUICK_PICK_LABEL = '.quick-input-list-rows > .quick-input-list-row:first-child';
+
+/** The open quick pick's rows whose label is exactly `label` (separators have no label-name). */
+export function quickPickRow(page: Page, label: string): Locator {
+  return page
+    .locator('.quick-input-widget .quick-input-list .monaco-list-row')
+    .filter({ has: page.locator(`${QUICK_PICK_LABEL} .label-name`, { hasText: new RegExp(`^\\s*${escapeRegExp(label)}\\s*$`) }) });
+}
+
+export interface QuickPickItemSeen {
+  readonly label: string;
+  readonly description: string;
+  readonly detail: string;
+  /** aria-checked of a multi-select's row; undefined in a single-select pick. */
+  readonly checked?: boolean;
+}
+
+/** Every row of the open quick pick (the list renders them all for a short pick). */
+export async function quickPickItems(page: Page): Promise<QuickPickItemSeen[]> {
+  // No named functions inside: the callback runs in the page, without tsx's __name helper.
+  const rows = await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').evaluateAll(
+    (els, firstLine) =>
+      els.map((el) => ({
+        index: Number(el.getAttribute('data-index')),
+        label: el.querySelector(`${firstLine} .label-name`)?.textContent?.trim() ?? '',
+        description: el.querySelector(`${firstLine} .label-description`)?.textContent?.trim() ?? '',
+        detail: el.querySelector('.quick-input-list-label-meta .label-name')?.textContent?.trim() ?? '',
+        checked: el.getAttribute('aria-checked'),
+      })),
+    QUICK_PICK_LABEL,
+  );
+  return rows
+    .sort((a, b) => a.index - b.index)
+    .map(({ label, description, detail, checked }) => ({ label, description, detail, ...(checked === null ? {} : { checked: checked === 'true' }) }));
+}
+
+/**
+ * The notification toasts whose message matches `text`, once they have faded in (until then a toast
+ * is translucent and may sit under another one: a screenshot would not show it).
+ */
+export function notificationToast(page: Page, text: string | RegExp): Locator {
+  return page
+    .locator('.notifications-toasts .notification-toast.notification-fade-in-done')
+    .filter({ has: page.locator('.notification-list-item-message', { hasText: text }) });
+}
+
+export interface NotificationSeen {
+  readonly message: string;
+  /** It showed a running progress bar (a withProgress notification). */
+  readonly progress: boolean;
+}
+
+/** What recordNotifications uses of the page's globals (the tests compile without the DOM library). */
+interface PageElement {
+  readonly textContent: string | null;
+  readonly classList: { contains(name: string): boolean };
+  readonly style: { readonly display: string };
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): ArrayLike<PageElement>;
+}
+interface PageGlobals {
+  clawkerToasts?: NotificationSeen[];
+  clawkerToastObserver?: { disconnect(): void; observe(target: PageElement, options: object): void };
+  readonly document: PageElement & { readonly body: PageElement };
+  readonly MutationObserver: new (callback: () => void) => NonNullable<PageGlobals['clawkerToastObserver']>;
+}
+
+/**
+ * Starts recording every notification toast the workbench shows from now on, with whether it ran
+ * a progress bar: a verb may finish (and its progress notification close) before a poll sees it.
+ */
+export async function recordNotifications(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = globalThis as unknown as PageGlobals;
+    w.clawkerToastObserver?.disconnect();
+    const seen: NotificationSeen[] = [];
+    w.clawkerToasts = seen;
+    w.clawkerToastObserver = new w.MutationObserver(() => {
+      // A toast's row holds the message and, beside it, the progress bar.
+      for (const row of Array.from(w.document.querySelectorAll('.notifications-toasts .monaco-list-row'))) {
+        const message = row.querySelector('.notification-list-item-message')?.textContent?.trim() ?? '';
+        const bar = row.querySelector('.monaco-progress-container');
+        const progress = !!bar && !bar.classList.contains('done') && bar.style.display !== 'none';
+        if (message && !seen.some((s) => s.message === message && s.progress === progress)) seen.push({ message, progress });
+      }
+    });
+    w.clawkerToastObserver.observe(w.document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+}
+
+/** The notifications recorded since recordNotifications. */
+export async function recordedNotifications(page: Page): Promise<NotificationSeen[]> {
+  return page.evaluate(() => [...((globalThis as unknown as PageGlobals).clawkerToasts ?? [])]);
+}
+
+/** The button labelled exactly `label` in a toast matching `text`. */
+export function toastButton(page: Page, text: string | RegExp, label: string): Locator {
+  return notificationToast(page, text).locator('.monaco-button', { hasText: new RegExp(`^\\s*${escapeRegExp(label)}\\s*$`) });
+}
+
+/** A modal dialog whose message matches `text`. */
+export function modalDialog(page: Page, text: string | RegExp): Locator {
+  return page.locator('.monaco-dialog-box').filter({ has: page.locator('.dialog-message-text', { hasText: text }) });
+}

@@ -14,7 +14,9 @@
 #    which keeps running, holding the stack, until the end);
 # 6. serves the workspaces with code-server on a free loopback port, with the stack's CLAWKER_*
 #    environment (so the extension host and the CLI it runs use that stack);
-# 7. runs test/editor/*.test.ts (Playwright + headless Chromium) against it, one file at a time.
+# 7. runs test/editor/*.test.ts (Playwright + headless Chromium) against it, one file at a time, in
+#    the order of their names: flow (the blocked-domain flow), learn (learn mode), smoke, verbs (the
+#    agent verbs; it stops and restarts dev, so it comes last).
 # code-server and the stack are always stopped at the end; a stack that cannot be brought up or torn
 # down fails the run. Outputs (screenshots, code-server.log, stack.log, browser console) go to
 # test-results/editor/. Each phase says how long it took.
@@ -30,6 +32,8 @@
 #   CLAWKER_EDITOR_TIMEOUT   seconds the smoke test waits for a diagnostic (default 60)
 #   CLAWKER_EDITOR_STACK_TIMEOUT  seconds the stack may take to come up (default 1800: a cold
 #                            machine compiles CoreDNS and builds the agent image)
+#   CLAWKER_EDITOR_TESTS     space-separated names of the test files to run (e.g. "learn verbs" runs
+#                            test/editor/learn.test.ts and verbs.test.ts); default: all of them
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT="$PWD"
@@ -244,10 +248,20 @@ phase_end
 # 7. the browser tests, one file at a time (each opens its own window)
 # ---------------------------------------------------------------------------------------------
 phase_start "browser tests"
+TESTS=()
+if [[ -n "${CLAWKER_EDITOR_TESTS:-}" ]]; then
+  for name in $CLAWKER_EDITOR_TESTS; do
+    [[ -f "test/editor/$name.test.ts" ]] || die "CLAWKER_EDITOR_TESTS names '$name': no test/editor/$name.test.ts"
+    TESTS+=("test/editor/$name.test.ts")
+  done
+else
+  TESTS=(test/editor/*.test.ts)
+fi
+say "test files: ${TESTS[*]}"
 set +e
 CLAWKER_EDITOR_URL="$URL" CLAWKER_EDITOR_WORKSPACE="$WORKSPACE" CLAWKER_EDITOR_RESULTS="$RESULTS" \
   CLAWKER_EDITOR_CHROMIUM="$CHROMIUM" CLAWKER_EDITOR_STACK_INFO="$STACK_STATE/stack.json" \
-  node --import tsx --test --test-concurrency=1 test/editor/*.test.ts
+  node --import tsx --test --test-concurrency=1 "${TESTS[@]}"
 rc=$?
 set -e
 phase_end

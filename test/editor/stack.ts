@@ -4,7 +4,9 @@
  *   node --import tsx test/editor/stack.ts serve STATE_DIR WORKSPACE --parent PID
  *       sweeps what killed runs left, then brings up: the stack images (scripts/build-images.sh),
  *       the Envoy stand-in, the test internet (its own resolver; allowed.test and blocked.test
- *       answered with TLS origins on 443), settings.yaml pointing CoreDNS at that resolver,
+ *       answered with TLS origins on 443; learn-a.test and learn-b.test, the learn test's names,
+ *       resolve to addresses nobody listens on: only the proxy may ever answer them), settings.yaml
+ *       pointing CoreDNS at that resolver,
  *       `clawker firewall up`, the route between the firewall network and the internet, and the
  *       agent `dev` of WORKSPACE (`clawker run -d`, the real agent image, `sleep infinity`).
  *       Then it writes STATE_DIR/stack.env (the CLAWKER_* variables for code-server, hence for
@@ -61,7 +63,7 @@ const AGENT_IMAGE_REPOSITORY = 'clawker-editor/agent';
 export const PROJECT = 'editor-flow';
 export const AGENT = 'dev';
 /** Host numbers on the test internet. */
-const HOST = { allowed: 10, blocked: 30 } as const;
+const HOST = { allowed: 10, blocked: 30, learnA: 40, learnB: 41 } as const;
 const CGROUP_ROOT = '/sys/fs/cgroup';
 /** Every mounted hierarchy (v1 controllers and the v2 mount; their names differ between machines). */
 const cgroupHierarchies = (): string[] => (existsSync(CGROUP_ROOT) ? readdirSync(CGROUP_ROOT).map((h) => join(CGROUP_ROOT, h)) : []);
@@ -152,7 +154,7 @@ export class EditorStack {
       // The stack stays up between the test's steps even when no agent runs for a while.
       CLAWKER_DRAIN_AFTER_MS: '600000',
     };
-    const zone = { 'allowed.test': HOST.allowed, 'blocked.test': HOST.blocked };
+    const zone = { 'allowed.test': HOST.allowed, 'blocked.test': HOST.blocked, 'learn-a.test': HOST.learnA, 'learn-b.test': HOST.learnB };
     const [, blockedOrigin] = await phase('test internet (resolver, origins)', async () => {
       await this.inet.start(zone);
       return Promise.all([

@@ -603,13 +603,18 @@ describe('agentd as a process', { concurrency: false }, () => {
   });
 
   test('orphans are reaped: no zombie children of agentd remain', async () => {
-    const agentd = startAgentd(['sh', '-c', 'sh -c "sleep 0.4 &"; echo ready; sleep 5'], { firewall: 'false' });
+    const agentd = startAgentd(['sh', '-c', 'sh -c "sleep 1 &"; echo ready; sleep 5'], { firewall: 'false' });
     await agentd.waitFor('stdout', /ready/);
     const commandPid = Number((await agentd.waitFor('stderr', /started sh as pid (\d+)/))[1]);
-    // The background sleep's parent exited: it now belongs to agentd.
-    const adopted = childrenOf(agentd.pid).filter((child) => child.pid !== commandPid);
+    // The background sleep's parent exited: it now belongs to agentd. (Until the forked subshell has
+    // exec'd, it still shows as `sh`: look again for a little while.)
+    let adopted = childrenOf(agentd.pid).filter((child) => child.pid !== commandPid);
+    for (let i = 0; i < 40 && !adopted.some((child) => child.comm === 'sleep'); i++) {
+      await sleep(10);
+      adopted = childrenOf(agentd.pid).filter((child) => child.pid !== commandPid);
+    }
     assert.ok(adopted.some((child) => child.comm === 'sleep'), `expected the orphaned sleep under agentd, found ${JSON.stringify(adopted)}`);
-    await sleep(900);
+    await sleep(1500);
     const zombies = childrenOf(agentd.pid).filter((child) => child.state === 'Z');
     assert.deepEqual(zombies, []);
     assert.ok(!childrenOf(agentd.pid).some((child) => child.comm === 'sleep' && child.pid !== commandPid), 'the orphan has exited and is gone');

@@ -13,7 +13,7 @@ import { loadSettings } from '../../core/config/load';
 import { DEFAULT_UPSTREAM_DNS } from '../../core/config/settingsSchema';
 import { formatSeconds, parseDuration } from '../../core/duration';
 import { type EgressEvent, formatEgressEvent } from '../../core/events/egressEvent';
-import type { AgentResult, Status } from '../../core/stack/controlPlaneApi';
+import type { AgentResult, AgentStatus, Status } from '../../core/stack/controlPlaneApi';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
 import { DEFAULT_STACK_PREFIX, stackNames } from '../../core/stack/stackNames';
 import { ControlPlaneClient, ControlPlaneNotRunning, ControlPlaneRequestError } from '../../platform/controlPlaneClient';
@@ -81,7 +81,8 @@ async function guarded(action: () => Promise<void>): Promise<void> {
       process.exitCode = 2;
     } else if (e instanceof ControlPlaneRequestError) {
       err(`clawker: ${e.body.component ? `${e.body.component}: ` : ''}${e.body.error}${e.body.next ? `\n  next: ${e.body.next}` : ''}`);
-      process.exitCode = e.status === 404 || e.status === 400 ? 1 : 2;
+      // 409: an agent name two running agents share; the message lists their container names.
+      process.exitCode = e.status === 404 || e.status === 400 || e.status === 409 ? 1 : 2;
     } else if (e instanceof StackError) {
       err(`clawker: ${e.message}\n  next: ${e.next}`);
       process.exitCode = 2;
@@ -98,11 +99,22 @@ function printStatus(s: Status): void {
   for (const c of s.components) out(`  ${c.name.padEnd(13)}${(c.healthy ? 'healthy' : 'UNHEALTHY').padEnd(11)}${c.detail}${c.next ? `\n  ${' '.repeat(24)}next: ${c.next}` : ''}`);
   out(`rules: ${s.rules} (${s.routes} routes)`);
   out(`agents: ${s.agents.length}`);
-  for (const a of s.agents) {
+  const shown = s.agents.map((a) => agentLabel(a, s.agents));
+  const width = Math.max(20, ...shown.map((l) => l.length + 2));
+  s.agents.forEach((a, i) => {
     const until = a.bypassUntil ? ` until ${a.bypassUntil} (${formatSeconds((Date.parse(a.bypassUntil) - Date.now()) / 1000)} left)` : '';
-    out(`  ${a.agent.padEnd(20)}${a.state}${until}${a.guarded ? '' : '  (not under the agents cgroup: enforced since enrolment only)'}`);
-  }
+    out(`  ${shown[i]!.padEnd(width)}${a.state}${until}${a.guarded ? '' : '  (not under the agents cgroup: enforced since enrolment only)'}`);
+  });
 }
+
+/** The agent name, or its container name when another running agent has the same agent name. */
+export function agentLabel(a: AgentStatus, all: readonly AgentStatus[]): string {
+  const shared = all.some((o) => o.container !== a.container && o.agent === a.agent);
+  return shared ? (a.containerName ?? a.container.slice(0, 12)) : a.agent;
+}
+
+const AGENT_OPTION_HELP =
+  'the agent, as clawker firewall status lists it: its container name (clawker.web.dev), its container id (12+ characters), or its agent name (dev) when only one running agent has that name';
 
 function printAgentResult(r: AgentResult, json: boolean): void {
   if (json) out(JSON.stringify(r, null, 2));
@@ -177,7 +189,7 @@ export function registerFirewallStackCommands(firewall: Command): void {
           ? "Re-enroll an agent in the firewall's routing (idempotent)."
           : "Take an agent out of the firewall's routing: its egress is unrestricted (still recorded) until enable.",
       )
-      .requiredOption('--agent <agent>', 'the agent (as clawker firewall status lists it)')
+      .requiredOption('--agent <agent>', AGENT_OPTION_HELP)
       .option('--json', 'print the result as JSON')
       .action((o: { agent: string; json?: boolean }) =>
         guarded(async () => {
@@ -192,10 +204,13 @@ export function registerFirewallStackCommands(firewall: Command): void {
     .command('bypass')
     .description('Temporary unrestricted egress for one agent (eBPF bypass flag); it closes by itself when the time is up.')
     .argument('[duration]', 'how long: 30s, 5m, 1h30m')
-    .requiredOption('--agent <agent>', 'the agent')
+    .requiredOption('--agent <agent>', AGENT_OPTION_HELP)
     .option('--stop', 'close the bypass now')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExamples:\n  clawker firewall bypass 5m --agent dev\n  clawker firewall bypass --stop --agent dev');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  clawker firewall bypass 5m --agent dev\n  clawker firewall bypass 5m --agent clawker.web.dev   (when two projects each run an agent named dev)\n  clawker firewall bypass --stop --agent dev',
+    );
   bypass.action((duration: string | undefined, o: { agent: string; stop?: boolean; json?: boolean }) =>
     guarded(async () => {
       if (o.stop && duration !== undefined) return bypass.error('error: give a duration or --stop, not both', { exitCode: 2 });

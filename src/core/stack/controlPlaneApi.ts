@@ -12,7 +12,14 @@
  *   GET    /v1/events?tail=N&follow=1      JSON lines (EgressEvent, src/core/events)
  *   POST   /v1/down                        DownResult     agents locked down, stack stopped
  *
- * Errors: a non-2xx status with {"error": "...", "component"?: "...", "next"?: "..."}.
+ * `:agent` names one running agent (URL-encoded), in any of these forms:
+ *   - its container name, exactly (`clawker.web.dev`): always unambiguous, what clients should pass;
+ *   - its container id, in full or a prefix of at least 12 hex digits;
+ *   - its bare agent name (`dev`) while exactly one running agent has it.
+ * A bare name two running agents share (two projects each with a `dev`) is refused with 409 and
+ * `candidates` (their container names); an unknown agent is 404.
+ *
+ * Errors: a non-2xx status with {"error": "...", "component"?: "...", "next"?: "...", "candidates"?: [...]}.
  */
 export const CONTROL_SOCKET = 'run/controlplane.sock';
 
@@ -30,8 +37,15 @@ export interface ComponentHealth {
 export type AgentState = 'enrolled' | 'disabled' | 'bypassed' | 'locked-down';
 
 export interface AgentStatus {
+  /** The agent name (`dev.clawker.agent`); agents of different projects may share it. */
   readonly agent: string;
+  /** The container's full id. */
   readonly container: string;
+  /**
+   * The container's name (`<stack>.<project>.<agent>`): unique, the form to pass as `:agent`. Absent
+   * only when a control plane from before this field answers; `container` (the id) works as well.
+   */
+  readonly containerName?: string;
   readonly cgroupId: number;
   readonly state: AgentState;
   /** ISO time the bypass window closes. */
@@ -64,6 +78,7 @@ export interface AgentResult {
 }
 
 export interface DownResult {
+  /** The agents locked down, by agent name, or by container name where two share an agent name. */
   readonly lockedDown: readonly string[];
   readonly stopped: readonly string[];
 }
@@ -72,4 +87,6 @@ export interface ApiError {
   readonly error: string;
   readonly component?: ComponentName;
   readonly next?: string;
+  /** 409 (an agent name several running agents share): the container names to choose from. */
+  readonly candidates?: readonly string[];
 }

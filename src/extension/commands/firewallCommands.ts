@@ -173,7 +173,7 @@ export function registerFirewallCommands(context: vscode.ExtensionContext, d: Fi
         );
         if (ok !== disable) return;
       }
-      await runVerb(d.cli, d.log, ['firewall', enabled ? 'enable' : 'disable', '--agent', a.agent], { title: `${enabled ? 'Enabling' : 'Disabling'} the firewall for ${a.agent}` });
+      await runVerb(d.cli, d.log, ['firewall', enabled ? 'enable' : 'disable', '--agent', a.name], { title: `${enabled ? 'Enabling' : 'Disabling'} the firewall for ${a.agent}` });
       await after();
     });
   }
@@ -189,7 +189,7 @@ export function registerFirewallCommands(context: vscode.ExtensionContext, d: Fi
       validateInput: validateDuration,
     });
     if (!duration) return;
-    await runVerb(d.cli, d.log, ['firewall', 'bypass', duration, '--agent', a.agent], {
+    await runVerb(d.cli, d.log, ['firewall', 'bypass', duration, '--agent', a.name], {
       title: `Opening a ${duration} bypass for ${a.agent}`,
       // The status bar item counts down; the message says where to look and how to end it early.
       done: () => `The firewall is bypassed for ${a.agent} for ${duration}: the status bar counts down, click it to close the bypass early.`,
@@ -201,7 +201,7 @@ export function registerFirewallCommands(context: vscode.ExtensionContext, d: Fi
     const bypassed = new Set((d.status.current?.agents ?? []).filter((s) => s.state === 'bypassed').map((s) => s.container));
     const a = await pickAgent(d.agents, given, { placeHolder: 'Close the bypass of which agent?', filter: (x) => bypassed.has(x.id) });
     if (!a) return;
-    await runVerb(d.cli, d.log, ['firewall', 'bypass', '--stop', '--agent', a.agent], { title: `Closing the bypass of ${a.agent}` });
+    await runVerb(d.cli, d.log, ['firewall', 'bypass', '--stop', '--agent', a.name], { title: `Closing the bypass of ${a.agent}` });
     await after();
   });
 

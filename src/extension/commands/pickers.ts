@@ -29,6 +29,12 @@ export async function pickAgent(
   o: { readonly placeHolder: string; readonly filter?: (a: AgentSummary) => boolean },
 ): Promise<AgentSummary | undefined> {
   if (isAgentSummary(given)) return given;
+  // The status bar names the container (an id): exact even when two projects have an agent `dev`.
+  if (given && typeof given === 'object' && typeof (given as { container?: unknown }).container === 'string') {
+    const id = (given as { container: string }).container;
+    const found = agents.all.find((a) => a.id === id || a.name === id);
+    if (found) return found;
+  }
   if (given && typeof given === 'object' && typeof (given as { agent?: unknown }).agent === 'string') {
     const named = agents.all.filter((a) => a.agent === (given as { agent: string }).agent);
     const mine = named.filter((a) => agents.ofWorkspace().includes(a));
