@@ -13,3 +13,4 @@ export { formatPortRange } from '../core/firewall/port';
 export * from '../core/config/projectEdits';
 export * from '../core/editor/blockedRequests';
 export * from '../core/learn/learnProposal';
+export { checkState } from '../core/firewall/runtimeRules';

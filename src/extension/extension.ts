@@ -18,6 +18,7 @@ import { registerRefreshOnSave } from './refreshOnSave';
 import { ListedAgents } from './stack/agentDirectory';
 import { BundledCli } from './stack/cliRunner';
 import { ControlPlaneEgressFeed } from './stack/egressFeed';
+import { RuntimeRules } from './stack/runtimeRules';
 import { PolledStackStatus } from './stack/stackStatus';
 import { requireTrust } from './trust';
 import { registerAgentsView } from './views/agentsView';
@@ -52,7 +53,7 @@ export function activate(context: vscode.ExtensionContext): void {
     defaultBypass: () => setting<string>('bypass.defaultDuration', '5m'),
     stackChanged: () => feed.restart(),
   });
-  registerBlocked(context, { feed, agents, cli, log });
+  registerBlocked(context, { feed, agents, cli, log, runtimeRules: new RuntimeRules(dataDir) });
   registerLearnMode(context, { feed, agents, log });
   registerRefreshOnSave(context, { cli, status, log });
 

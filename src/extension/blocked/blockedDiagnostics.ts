@@ -5,12 +5,13 @@
  * at once, and undoing it brings the warning back.
  */
 import * as vscode from 'vscode';
+import type { NormalizedRule } from '../../core/firewall/rule';
 import type { BlockedEntry } from '../../core/editor/blockedRequests';
 import type { Policy } from '../../core/policy/policy';
 import { editorCore } from '../lazy';
 import { prepareChoices, workspaceEditOf } from './allowEdits';
 import type { BlockedModel } from './blockedModel';
-import { policyOfText, type WorkspaceProjectFile } from './projectFile';
+import type { WorkspaceProjectFile } from './projectFile';
 
 export const DIAGNOSTIC_SOURCE = 'clawker';
 export const DIAGNOSTIC_CODE = 'blocked-egress';
@@ -27,7 +28,7 @@ export class BlockedDiagnostics implements vscode.CodeActionProvider, vscode.Dis
   static readonly providedCodeActionKinds = [vscode.CodeActionKind.QuickFix];
   private readonly collection = vscode.languages.createDiagnosticCollection('clawker-egress');
   private published: { uri: string; items: readonly Published[] } = { uri: '', items: [] };
-  private policyCache: { uri: string; version: number; policy: Policy } | undefined;
+  private policyCache: { uri: string; version: number; runtime: readonly NormalizedRule[]; policy: Policy } | undefined;
   private queue: Promise<void> = Promise.resolve();
   private pending = false;
   private timer: NodeJS.Timeout | undefined;
@@ -90,10 +91,11 @@ export class BlockedDiagnostics implements vscode.CodeActionProvider, vscode.Dis
 
   private policyOf(document: vscode.TextDocument, text: string): Policy {
     const uri = document.uri.toString();
+    const runtime = this.project.runtimeRules();
     const cached = this.policyCache;
-    if (cached && cached.uri === uri && cached.version === document.version) return cached.policy;
-    const policy = policyOfText(text);
-    this.policyCache = { uri, version: document.version, policy };
+    if (cached && cached.uri === uri && cached.version === document.version && cached.runtime === runtime) return cached.policy;
+    const policy = this.project.policyOf(text);
+    this.policyCache = { uri, version: document.version, runtime, policy };
     return policy;
   }
 

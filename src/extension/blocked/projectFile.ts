@@ -4,15 +4,19 @@
  * and saves, and keeps the policy of the saved text (what `clawker firewall refresh` applies).
  */
 import * as vscode from 'vscode';
+import type { NormalizedRule } from '../../core/firewall/rule';
 import type { Policy } from '../../core/policy/policy';
 import { editorCore } from '../lazy';
 
 const PATTERN = '{.clawker.yaml,.clawker/clawker.yaml}';
 
-/** The policy a `.clawker.yaml` text gives (built-in rules only when it has errors or is absent). */
-export function policyOfText(text: string | undefined): Policy {
+/**
+ * The policy a `.clawker.yaml` text gives together with the rule store's runtime rules (the project
+ * layer is empty when the text has errors or is absent), i.e. what the firewall would enforce.
+ */
+export function policyOfText(text: string | undefined, runtime: readonly NormalizedRule[] = []): Policy {
   const core = editorCore();
-  return new core.Policy({ project: text === undefined ? [] : core.loadProject(text).rules });
+  return new core.Policy({ project: text === undefined ? [] : core.loadProject(text).rules, runtime });
 }
 
 export class WorkspaceProjectFile implements vscode.Disposable {
@@ -21,9 +25,10 @@ export class WorkspaceProjectFile implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
   private located: Promise<vscode.Uri | undefined> | undefined;
-  private saved: Promise<Policy> | undefined;
+  private saved: Promise<string | undefined> | undefined;
 
-  constructor() {
+  /** `runtimeRules`: the rule store's rules, which allow too. */
+  constructor(readonly runtimeRules: () => readonly NormalizedRule[] = () => []) {
     const folder = vscode.workspace.workspaceFolders?.[0];
     if (folder) {
       const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, PATTERN));
@@ -55,10 +60,15 @@ export class WorkspaceProjectFile implements vscode.Disposable {
     return folder ? vscode.Uri.joinPath(folder.uri, '.clawker.yaml') : undefined;
   }
 
-  /** The policy of the file as saved. */
-  savedPolicy(): Promise<Policy> {
-    this.saved ??= this.readSaved().then(policyOfText);
-    return this.saved;
+  /** The policy of the file as saved, with the rule store's current runtime rules. */
+  async savedPolicy(): Promise<Policy> {
+    this.saved ??= this.readSaved();
+    return this.policyOf(await this.saved);
+  }
+
+  /** The policy of a text of this file, with the rule store's current runtime rules. */
+  policyOf(text: string | undefined): Policy {
+    return policyOfText(text, this.runtimeRules());
   }
 
   /** Whether `uri` is the project file. */

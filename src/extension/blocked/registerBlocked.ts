@@ -3,22 +3,26 @@
  * "allow" quick fixes, the notification on a first block, and the commands behind them. All of it
  * follows one BlockedModel fed by the control plane's event stream.
  */
+import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import type { BlockedEntry } from '../../core/editor/blockedRequests';
 import type { AgentDirectory, ClawkerCli, EgressFeed } from '../stack/contracts';
+import type { RuntimeRules } from '../stack/runtimeRules';
 import { editorCore } from '../lazy';
 import { allowAndSave, pickAndAllow } from './allowEdits';
 import { BlockedDiagnostics } from './blockedDiagnostics';
 import { BlockedModel } from './blockedModel';
 import { BlockedNotifier } from './blockedNotifier';
 import { BlockedTree, type BlockedNode, entryDescription } from './blockedTree';
-import { policyOfText, WorkspaceProjectFile } from './projectFile';
+import { WorkspaceProjectFile } from './projectFile';
 
 export interface BlockedDeps {
   readonly feed: EgressFeed;
   readonly agents: AgentDirectory;
   readonly cli: ClawkerCli;
   readonly log: vscode.LogOutputChannel;
+  /** The rule store's runtime rules: a request they allow is not shown as blocked. */
+  readonly runtimeRules: RuntimeRules;
 }
 
 /** Could this path be a project file? A cheap test before asking where the project file is. */
@@ -32,7 +36,7 @@ function entryArgument(model: BlockedModel, arg: unknown): BlockedEntry | undefi
 
 export function registerBlocked(context: vscode.ExtensionContext, deps: BlockedDeps): void {
   const { log } = deps;
-  const project = new WorkspaceProjectFile();
+  const project = new WorkspaceProjectFile(() => deps.runtimeRules.rules());
   const model = new BlockedModel(deps.agents);
   const tree = new BlockedTree(model, project);
   const diagnostics = new BlockedDiagnostics(model, project, log);
@@ -75,7 +79,12 @@ export function registerBlocked(context: vscode.ExtensionContext, deps: BlockedD
     return picked?.entry;
   };
 
+  // A rule added or synced into the store (firewall add, refresh) allows too: look again.
+  const storeWatcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dirname(deps.runtimeRules.file)), basename(deps.runtimeRules.file)));
   context.subscriptions.push(
+    storeWatcher,
+    storeWatcher.onDidChange(refresh),
+    storeWatcher.onDidCreate(refresh),
     project,
     model,
     tree,
@@ -92,7 +101,7 @@ export function registerBlocked(context: vscode.ExtensionContext, deps: BlockedD
     vscode.workspace.onDidSaveTextDocument(async (document) => {
       if (!mayBeProjectFile(document.uri) || !(await project.isProjectFile(document.uri))) return;
       // Saving applies the file: what it allows now is no longer blocked.
-      const policy = policyOfText(document.getText());
+      const policy = project.policyOf(document.getText());
       model.prune((entry) => editorCore().stillBlocked(entry, policy));
       refresh();
     }),

@@ -34,7 +34,7 @@ export function registerAgentCommands(context: vscode.ExtensionContext, d: Agent
     const existing = new Set(d.agents.all.filter((a) => a.workspace === folder.uri.fsPath).map((a) => a.agent));
     const agent = await vscode.window.showInputBox({
       title: verb === 'run' ? 'Run an agent' : 'Create an agent',
-      prompt: `The agent's name in project ${folder.name} (its container is <stack>.<project>.<agent>)`,
+      prompt: `The agent's name, for the project in folder ${folder.name} (its container is <stack>.<project>.<agent>)`,
       value: existing.has(DEFAULT_AGENT_NAME) && verb === 'create' ? '' : DEFAULT_AGENT_NAME,
       validateInput: validateAgentName,
     });

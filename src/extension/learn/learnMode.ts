@@ -107,21 +107,29 @@ class LearnMode implements vscode.Disposable {
       if (choice === start) await this.start();
       return;
     }
+    const core = editorCore();
+    const observed = core.observedRequests(recording.events);
+    const name = recording.agent.agent;
+    // Escape in the list keeps recording: what was learned so far is not thrown away.
+    const picks = observed.length === 0 ? { approved: [], wildcards: [] } : await this.pickApproved(observed, name);
+    if (picks === undefined) {
+      void vscode.window.showInformationMessage(`Still learning ${name}: stop again when you are ready to review.`);
+      return;
+    }
+    if (this.recording !== recording) return; // stopped meanwhile (a second stop)
     this.recording = undefined;
     recording.dispose();
     this.status.hide();
     void vscode.commands.executeCommand('setContext', 'clawker.learning', false);
-
-    const core = editorCore();
-    const observed = core.observedRequests(recording.events);
-    const name = recording.agent.agent;
     this.deps.log.info(`learn: stopped for ${recording.agent.name}: ${observed.length} blocked request(s)`);
     if (observed.length === 0) {
       void vscode.window.showInformationMessage(`Nothing was blocked for ${name} while learning.`);
       return;
     }
-    const picks = await this.pickApproved(observed, name);
-    if (!picks) return;
+    if (picks.approved.length === 0 && picks.wildcards.length === 0) {
+      void vscode.window.showInformationMessage(`Nothing approved: ${name}'s rules stay as they are.`);
+      return;
+    }
     await this.propose(picks.approved, picks.wildcards, name);
   }
 
@@ -140,7 +148,7 @@ class LearnMode implements vscode.Disposable {
       title: `Blocked for ${agent} while learning`,
       placeHolder: 'Approve what the agent may do. The rules are shown as a diff before anything is written.',
     });
-    if (!picked || picked.length === 0) return undefined;
+    if (!picked) return undefined;
     return {
       approved: picked.flatMap((p) => (p.observed ? [p.observed] : [])),
       wildcards: picked.flatMap((p) => (p.wildcard ? [p.wildcard] : [])),
