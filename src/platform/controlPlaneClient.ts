@@ -77,11 +77,16 @@ export class ControlPlaneClient {
   }
 
   /** The event stream: the last `tail` events, then (follow) new ones until the signal aborts. */
-  events(options: { tail: number; follow: boolean; signal?: AbortSignal }, onEvent: (event: unknown) => void): Promise<void> {
+  events(options: { tail: number; follow: boolean; signal?: AbortSignal; onOpen?: () => void }, onEvent: (event: unknown) => void): Promise<void> {
     if (!existsSync(this.socketPath)) return Promise.reject(new ControlPlaneNotRunning(this.socketPath));
     return new Promise((resolve, reject) => {
       const req = request({ socketPath: this.socketPath, path: `/v1/events?tail=${options.tail}${options.follow ? '&follow=1' : ''}`, method: 'GET', ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
-        createInterface({ input: res }).on('line', (l) => {
+        // Connected: the stream is open even while no event comes (an idle stack).
+        if ((res.statusCode ?? 500) < 400) options.onOpen?.();
+        const lines = createInterface({ input: res });
+        // readline re-emits the response's errors: handled below, on the response itself.
+        lines.on('error', () => undefined);
+        lines.on('line', (l) => {
           try {
             onEvent(JSON.parse(l));
           } catch {
@@ -90,6 +95,8 @@ export class ControlPlaneClient {
         });
         res.on('end', resolve);
         res.on('close', resolve);
+        // An abort (or the control plane going away) tears the response down: that ends the stream, it is not a crash.
+        res.on('error', (e) => (options.signal?.aborted ? resolve() : reject(e)));
       });
       req.on('error', (e: NodeJS.ErrnoException) => (e.name === 'AbortError' ? resolve() : reject(e.code === 'ECONNREFUSED' ? new ControlPlaneNotRunning(this.socketPath) : e)));
       req.end();

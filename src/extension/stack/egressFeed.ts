@@ -38,15 +38,8 @@ export class ControlPlaneEgressFeed implements EgressFeed, vscode.Disposable {
     const abort = new AbortController();
     this.abort = abort;
     const client = new ControlPlaneClient(this.dataDir());
-    let announced = false;
     client
-      .events({ tail: TAIL, follow: true, signal: abort.signal }, (raw) => {
-        if (!announced) {
-          announced = true;
-          this.setConnected(true);
-        }
-        this.deliver(raw);
-      })
+      .events({ tail: TAIL, follow: true, signal: abort.signal, onOpen: () => this.setConnected(true) }, (raw) => this.deliver(raw))
       .then(
         () => undefined,
         (e: unknown) => this.log.debug(`event stream: ${e instanceof Error ? e.message : String(e)}`),
