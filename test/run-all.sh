@@ -17,9 +17,10 @@ for suite in "${SUITES[@]}"; do
   start=$SECONDS
   npm run --silent "$suite" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
-  # Each suite ends with Node's test runner summary (# pass N / # fail N).
-  p=$(grep -E '^# pass [0-9]+$' "$log" | tail -n 1 | awk '{print $3}')
-  f=$(grep -E '^# fail [0-9]+$' "$log" | tail -n 1 | awk '{print $3}')
+  # Each run of Node's test runner ends with a summary (# pass N / # fail N); a suite may run it
+  # more than once (the editor suite runs a second code-server), so the summaries are added up.
+  p=$(grep -E '^# pass [0-9]+$' "$log" | awk '{s += $3; n++} END {if (n) print s}')
+  f=$(grep -E '^# fail [0-9]+$' "$log" | awk '{s += $3; n++} END {if (n) print s}')
   passed_tests=$((passed_tests + ${p:-0}))
   failed_tests=$((failed_tests + ${f:-0}))
   if [ "$rc" -eq 0 ] && [ -n "$p" ]; then

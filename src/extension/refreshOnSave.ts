@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { projectDirOf } from './projectDir';
-import { lastMeaningfulLine } from './stack/cliRunner';
+import { cliVerdict, lastMeaningfulLine } from './stack/cliRunner';
 import type { ClawkerCli, StackStatus } from './stack/contracts';
 
 export function registerRefreshOnSave(
@@ -27,9 +27,9 @@ export function registerRefreshOnSave(
           await d.status.refresh();
           void vscode.commands.executeCommand('clawker.rules.refresh');
         } else {
-          const why = lastMeaningfulLine(result.stderr) ?? `exit code ${result.code}`;
+          const why = cliVerdict(result.stderr) ?? `exit code ${result.code}`;
           d.log.warn(`refresh after saving ${doc.uri.fsPath}: ${why}`);
-          void vscode.window.showWarningMessage(`.clawker.yaml was saved but not applied to the firewall: ${why.replace(/^clawker: /, '')}`, 'Show Log').then((c) => c && d.log.show());
+          void vscode.window.showWarningMessage(`.clawker.yaml was saved but not applied to the firewall: ${why}`, 'Show Log').then((c) => c && d.log.show());
         }
       });
     }),

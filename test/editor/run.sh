@@ -219,29 +219,36 @@ phase_end
 # ---------------------------------------------------------------------------------------------
 # 6. code-server
 # ---------------------------------------------------------------------------------------------
+# Serves WORKSPACE with code-server on a free loopback port (sets CS_PID and URL); LOG names its log.
+# Extra environment for the extension host comes from the caller's environment.
+serve_code_server() {
+  local workspace="$1" user_dir="$2" log="$3"
+  PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+  URL="http://127.0.0.1:$PORT"
+  say "starting code-server on $URL for $workspace (log: test-results/editor/$log)"
+  setsid "$CODE_SERVER" --config "$WORK/config.yaml" --auth none --bind-addr "127.0.0.1:$PORT" \
+    --user-data-dir "$user_dir" --extensions-dir "$EXT_DIR" \
+    --disable-telemetry --disable-update-check --disable-workspace-trust \
+    "$workspace" </dev/null >"$RESULTS/$log" 2>&1 &
+  CS_PID=$!
+  echo "$CS_PID" >"$WORK/code-server.pid" # a killed run's code-server is stopped by the next run's sweep
+  local up=0
+  for _ in $(seq 1 120); do
+    if node -e 'require("http").get(process.argv[1],r=>process.exit(r.statusCode===200?0:1)).on("error",()=>process.exit(1))' \
+      "$URL/healthz" 2>/dev/null; then up=1; break; fi
+    kill -0 "$CS_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  if ((!up)); then
+    tail -n 30 "$RESULTS/$log" >&2 || true
+    kill -0 "$CS_PID" 2>/dev/null || die "code-server exited while starting (log: test-results/editor/$log)"
+    die "code-server did not answer on $URL/healthz within 60 s (log: test-results/editor/$log)"
+  fi
+  say "code-server answering (pid $CS_PID)"
+}
+
 phase_start "code-server start"
-PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
-URL="http://127.0.0.1:$PORT"
-say "starting code-server on $URL (log: test-results/editor/code-server.log)"
-setsid "$CODE_SERVER" --config "$WORK/config.yaml" --auth none --bind-addr "127.0.0.1:$PORT" \
-  --user-data-dir "$USER_DIR" --extensions-dir "$EXT_DIR" \
-  --disable-telemetry --disable-update-check --disable-workspace-trust \
-  "$WORKSPACE" </dev/null >"$RESULTS/code-server.log" 2>&1 &
-CS_PID=$!
-echo "$CS_PID" >"$WORK/code-server.pid" # a killed run's code-server is stopped by the next run's sweep
-up=0
-for _ in $(seq 1 120); do
-  if node -e 'require("http").get(process.argv[1],r=>process.exit(r.statusCode===200?0:1)).on("error",()=>process.exit(1))' \
-    "$URL/healthz" 2>/dev/null; then up=1; break; fi
-  kill -0 "$CS_PID" 2>/dev/null || break
-  sleep 0.5
-done
-if ((!up)); then
-  tail -n 30 "$RESULTS/code-server.log" >&2 || true
-  kill -0 "$CS_PID" 2>/dev/null || die "code-server exited while starting (log: test-results/editor/code-server.log)"
-  die "code-server did not answer on $URL/healthz within 60 s (log: test-results/editor/code-server.log)"
-fi
-say "code-server answering (pid $CS_PID)"
+serve_code_server "$WORKSPACE" "$USER_DIR" code-server.log
 phase_end
 
 # ---------------------------------------------------------------------------------------------
@@ -251,20 +258,43 @@ phase_start "browser tests"
 TESTS=()
 if [[ -n "${CLAWKER_EDITOR_TESTS:-}" ]]; then
   for name in $CLAWKER_EDITOR_TESTS; do
+    [[ "$name" != cold ]] || continue # phase 8
     [[ -f "test/editor/$name.test.ts" ]] || die "CLAWKER_EDITOR_TESTS names '$name': no test/editor/$name.test.ts"
     TESTS+=("test/editor/$name.test.ts")
   done
 else
   TESTS=(test/editor/*.test.ts)
 fi
-say "test files: ${TESTS[*]}"
+say "test files: ${TESTS[*]:-none}"
+rc=0
 set +e
-CLAWKER_EDITOR_URL="$URL" CLAWKER_EDITOR_WORKSPACE="$WORKSPACE" CLAWKER_EDITOR_RESULTS="$RESULTS" \
+((${#TESTS[@]} == 0)) || CLAWKER_EDITOR_URL="$URL" CLAWKER_EDITOR_WORKSPACE="$WORKSPACE" CLAWKER_EDITOR_RESULTS="$RESULTS" \
   CLAWKER_EDITOR_CHROMIUM="$CHROMIUM" CLAWKER_EDITOR_STACK_INFO="$STACK_STATE/stack.json" \
   node --import tsx --test --test-concurrency=1 "${TESTS[@]}"
 rc=$?
 set -e
 phase_end
+
+# ---------------------------------------------------------------------------------------------
+# 8. the editor with nothing set up: Docker unreachable, no .clawker.yaml (a second code-server)
+# ---------------------------------------------------------------------------------------------
+if [[ -z "${CLAWKER_EDITOR_TESTS:-}" || " $CLAWKER_EDITOR_TESTS " == *" cold "* ]]; then
+  phase_start "cold editor"
+  stop_code_server
+  COLD_WORKSPACE="$WORK/cold-workspace" COLD_USER="$WORK/cold-user"
+  mkdir -p "$COLD_WORKSPACE" "$COLD_USER/User" "$WORK/cold-data"
+  cp "$USER_DIR/User/settings.json" "$COLD_USER/User/settings.json"
+  echo "A project without .clawker.yaml" >"$COLD_WORKSPACE/README.md"
+  DOCKER_SOCKET="$WORK/nonexistent.sock" CLAWKER_DATA_DIR="$WORK/cold-data" \
+    serve_code_server "$COLD_WORKSPACE" "$COLD_USER" code-server-cold.log
+  set +e
+  CLAWKER_EDITOR_URL="$URL" CLAWKER_EDITOR_WORKSPACE="$COLD_WORKSPACE" CLAWKER_EDITOR_RESULTS="$RESULTS" \
+    CLAWKER_EDITOR_CHROMIUM="$CHROMIUM" node --import tsx --test test/editor/cold/*.test.ts
+  cold_rc=$?
+  set -e
+  ((rc != 0)) || rc=$cold_rc
+  phase_end
+fi
 if ((rc == 0)); then
   say "passed (screenshots: test-results/editor/)"
 else

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type * as vscode from 'vscode';
-import { BundledCli, CliError } from '../../src/extension/stack/cliRunner';
+import { BundledCli, CliError, cliVerdict } from '../../src/extension/stack/cliRunner';
 
 const extensionDir = mkdtempSync(join(tmpdir(), 'clawker-cli-runner-'));
 mkdirSync(join(extensionDir, 'dist'));
@@ -86,5 +86,18 @@ describe('the extension runs the bundled CLI', () => {
     t.cancel();
     const result = await cli.run(['sleep'], { token: t.token });
     assert.equal(result.code, 130);
+  });
+});
+
+describe("the CLI's verdict from its stderr", () => {
+  test('the error and its next step, without the program name', () => {
+    assert.equal(
+      cliVerdict('==> step\nclawker: docker: connect ENOENT /x.sock\n  next: start the Docker engine\n'),
+      'docker: connect ENOENT /x.sock — next: start the Docker engine',
+    );
+  });
+  test('a last line without next: is the verdict; nothing said is undefined', () => {
+    assert.equal(cliVerdict('clawker: firewall: refused\n'), 'firewall: refused');
+    assert.equal(cliVerdict('\n  \n'), undefined);
   });
 });

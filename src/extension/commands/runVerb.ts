@@ -4,7 +4,7 @@
  * says what the CLI said (its last line carries the next step) with a way to the full log.
  */
 import * as vscode from 'vscode';
-import { lastMeaningfulLine } from '../stack/cliRunner';
+import { cliVerdict, lastMeaningfulLine } from '../stack/cliRunner';
 import type { ClawkerCli, CliResult } from '../stack/contracts';
 
 export interface VerbOptions {
@@ -35,8 +35,8 @@ export async function runVerb(cli: ClawkerCli, log: vscode.LogOutputChannel, arg
     return undefined;
   }
   if (result.code !== 0) {
-    const why = lastMeaningfulLine(result.stderr) ?? lastMeaningfulLine(result.stdout) ?? `exit code ${result.code}`;
-    void vscode.window.showErrorMessage(`${o.title} failed: ${why.replace(/^clawker: /, '')}`, 'Show Log').then((c) => c && log.show());
+    const why = cliVerdict(result.stderr) ?? lastMeaningfulLine(result.stdout) ?? `exit code ${result.code}`;
+    void vscode.window.showErrorMessage(`${o.title} failed: ${why}`, 'Show Log').then((c) => c && log.show());
     return undefined;
   }
   const message = o.done ? o.done(result) : lastMeaningfulLine(result.stdout);

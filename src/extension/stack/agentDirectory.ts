@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { AgentSummary } from '../../core/agents/lifecycle';
 import type { EgressEvent } from '../../core/events/egressEvent';
-import { CliError } from './cliRunner';
+import { CliError, cliVerdict } from './cliRunner';
 import type { AgentDirectory, ClawkerCli } from './contracts';
 
 export class ListedAgents implements AgentDirectory, vscode.Disposable {
@@ -44,7 +44,7 @@ export class ListedAgents implements AgentDirectory, vscode.Disposable {
     try {
       agents = await this.cli.json<AgentSummary[]>(['ps', '-a', '--json']);
     } catch (e) {
-      error = e instanceof CliError ? (e.result.stderr.trim().split('\n').pop() ?? e.message) : e instanceof Error ? e.message : String(e);
+      error = e instanceof CliError ? (cliVerdict(e.result.stderr) ?? e.message) : e instanceof Error ? e.message : String(e);
       agents = [];
     }
     this.loadedOnce = true;

@@ -33,6 +33,18 @@ export function lastMeaningfulLine(text: string): string | undefined {
     .pop();
 }
 
+/**
+ * What the CLI concluded, from its stderr: the error line, with its `next:` line when it has one
+ * ("clawker: docker: … unreachable — next: start the Docker engine …").
+ */
+export function cliVerdict(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const last = lines.pop();
+  if (last === undefined) return undefined;
+  const error = /^next:/.test(last) ? lines.pop() : undefined;
+  return (error ? `${error.replace(/^clawker: /, '')} — ${last}` : last.replace(/^clawker: /, ''));
+}
+
 /** How long a cancelled CLI gets to stop after SIGINT before it is killed. */
 const KILL_AFTER_MS = 3_000;
 
