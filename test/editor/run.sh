@@ -222,13 +222,15 @@ phase_end
 # Serves WORKSPACE with code-server on a free loopback port (sets CS_PID and URL); LOG names its log.
 # Extra environment for the extension host comes from the caller's environment.
 serve_code_server() {
-  local workspace="$1" user_dir="$2" log="$3"
+  # A 4th argument `with-trust` keeps workspace trust on (the folder opens in Restricted Mode first).
+  local workspace="$1" user_dir="$2" log="$3" trust=(--disable-workspace-trust)
+  [[ "${4:-}" != with-trust ]] || trust=()
   PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
   URL="http://127.0.0.1:$PORT"
   say "starting code-server on $URL for $workspace (log: test-results/editor/$log)"
   setsid "$CODE_SERVER" --config "$WORK/config.yaml" --auth none --bind-addr "127.0.0.1:$PORT" \
     --user-data-dir "$user_dir" --extensions-dir "$EXT_DIR" \
-    --disable-telemetry --disable-update-check --disable-workspace-trust \
+    --disable-telemetry --disable-update-check "${trust[@]}" \
     "$workspace" </dev/null >"$RESULTS/$log" 2>&1 &
   CS_PID=$!
   echo "$CS_PID" >"$WORK/code-server.pid" # a killed run's code-server is stopped by the next run's sweep
@@ -276,7 +278,8 @@ set -e
 phase_end
 
 # ---------------------------------------------------------------------------------------------
-# 8. the editor with nothing set up: Docker unreachable, no .clawker.yaml (a second code-server)
+# 8. the editor with nothing set up: an untrusted folder without .clawker.yaml, Docker unreachable
+#    (a second code-server, with workspace trust on)
 # ---------------------------------------------------------------------------------------------
 if [[ -z "${CLAWKER_EDITOR_TESTS:-}" || " $CLAWKER_EDITOR_TESTS " == *" cold "* ]]; then
   phase_start "cold editor"
@@ -286,7 +289,7 @@ if [[ -z "${CLAWKER_EDITOR_TESTS:-}" || " $CLAWKER_EDITOR_TESTS " == *" cold "* 
   cp "$USER_DIR/User/settings.json" "$COLD_USER/User/settings.json"
   echo "A project without .clawker.yaml" >"$COLD_WORKSPACE/README.md"
   DOCKER_SOCKET="$WORK/nonexistent.sock" CLAWKER_DATA_DIR="$WORK/cold-data" \
-    serve_code_server "$COLD_WORKSPACE" "$COLD_USER" code-server-cold.log
+    serve_code_server "$COLD_WORKSPACE" "$COLD_USER" code-server-cold.log with-trust
   set +e
   CLAWKER_EDITOR_URL="$URL" CLAWKER_EDITOR_WORKSPACE="$COLD_WORKSPACE" CLAWKER_EDITOR_RESULTS="$RESULTS" \
     CLAWKER_EDITOR_CHROMIUM="$CHROMIUM" node --import tsx --test test/editor/cold/*.test.ts
