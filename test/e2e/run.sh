@@ -41,5 +41,9 @@ say "test bed live: docker $(docker version --format '{{.Server.Version}}'), cgr
 say "building eBPF programs: make -C bpf"
 make -C bpf || { say "FAILED: make -C bpf" >&2; exit 1; }
 
-say "running test/e2e/*.test.ts"
-exec node --import tsx --test test/e2e/*.test.ts
+# The end-to-end suites, then the attacker's view (test/adversarial), then the faults (test/faults,
+# last: they kill and restart components, the Docker daemon included).
+shopt -s nullglob
+FILES=(test/e2e/*.test.ts test/adversarial/*.test.ts test/faults/*.test.ts)
+say "running ${#FILES[@]} test files: test/e2e, test/adversarial, test/faults"
+exec node --import tsx --test --test-concurrency=1 "${FILES[@]}"
