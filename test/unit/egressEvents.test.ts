@@ -233,8 +233,10 @@ describe('kernel verdicts (fromKernelEvent), from lines bpfman prints', () => {
     for (const absent of ['src', 'dst', 'redirect', 'agent', 'container', 'domain'] as const) assert.equal(e[absent], undefined, absent);
   });
 
-  test('native IPv6 keeps its IPv6 destination; REASON_NONE gives no reason', () => {
-    assert.deepEqual(fromKernelEvent(printed[3], kernelCtx)!.dst, { ip: '2001:db8::1', port: 53 });
+  test('native IPv6 keeps its IPv6 destination and its reason (ipv6: a word with a digit); REASON_NONE gives no reason', () => {
+    const ipv6 = fromKernelEvent(printed[3], kernelCtx)!;
+    assert.deepEqual(ipv6.dst, { ip: '2001:db8::1', port: 53 });
+    assert.equal(ipv6.reason, 'ipv6');
     const none = fromKernelEvent(printed[4], kernelCtx)!;
     assert.equal(none.verdict, 'allowed');
     assert.equal(none.reason, undefined);

@@ -31,7 +31,7 @@ const l4Of = (v: unknown): string | undefined =>
   typeof v !== 'string' ? undefined : (L4_NAMES[v] ?? (/^\d{1,3}$/.test(v) ? `ipproto-${v}` : undefined));
 
 /** bpfman writes the enum number when it has no name (REASON_NONE is 0): no reason then. */
-const reasonOf = (v: unknown): string | undefined => (typeof v === 'string' && /^[a-z][a-z-]*$/.test(v) ? v : undefined);
+const reasonOf = (v: unknown): string | undefined => (typeof v === 'string' && /^[a-z][a-z0-9-]*$/.test(v) ? v : undefined);
 
 /** One `bpfman events` object → an event; anything else (or a verdict we do not know) → undefined. */
 export function fromKernelEvent(raw: unknown, ctx: KernelEventContext): EgressEvent | undefined {
