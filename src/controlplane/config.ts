@@ -6,7 +6,7 @@
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { HOST_PROXY_PORT } from '../core/agents/agentContract';
-import { DEFAULT_UPSTREAM_DNS } from '../core/config/settingsSchema';
+import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings, dnsGuardSchema } from '../core/config/settingsSchema';
 import { CONTROL_SOCKET } from '../core/stack/controlPlaneApi';
 import { DEFAULT_STACK_PREFIX, stackNames, type StackNames } from '../core/stack/stackNames';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../core/stack/containerSpecs';
@@ -28,6 +28,18 @@ const envSchema = z.object({
   CLAWKER_COREDNS_IMAGE: z.string().min(1).default(DEFAULT_IMAGES.coredns),
   CLAWKER_CONTROLPLANE_IMAGE: z.string().min(1).default(DEFAULT_IMAGES.controlplane),
   CLAWKER_UPSTREAM_DNS: ipv4List.default([...DEFAULT_UPSTREAM_DNS]),
+  /** settings.yaml `firewall.dns` as JSON (the CLI passes it); unset: the defaults. */
+  CLAWKER_DNS_GUARD: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      try {
+        return dnsGuardSchema.parse(text === undefined ? {} : JSON.parse(text));
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `not a firewall.dns setting: ${(e as Error).message}` });
+        return z.NEVER;
+      }
+    }),
   CLAWKER_CGROUP2_ROOT: absolute.optional(),
   CLAWKER_DOCKER_SOCKET: absolute.default('/var/run/docker.sock'),
   /** A component container found stopped this long is started again. */
@@ -46,6 +58,8 @@ export interface ControlPlaneConfig {
   readonly bpfman: string;
   readonly images: { readonly envoy: string; readonly coredns: string; readonly controlplane: string };
   readonly upstreams: readonly string[];
+  /** settings.yaml `firewall.dns`: the DNS exfiltration defences rendered into the Corefile. */
+  readonly dns: DnsGuardSettings;
   readonly cgroup2Root?: string;
   readonly dockerSocket: string;
   readonly healAfterMs: number;
@@ -76,6 +90,7 @@ export function readConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     bpfman: e.CLAWKER_BPFMAN,
     images: { envoy: e.CLAWKER_ENVOY_IMAGE, coredns: e.CLAWKER_COREDNS_IMAGE, controlplane: e.CLAWKER_CONTROLPLANE_IMAGE },
     upstreams: e.CLAWKER_UPSTREAM_DNS,
+    dns: e.CLAWKER_DNS_GUARD,
     ...(e.CLAWKER_CGROUP2_ROOT ? { cgroup2Root: e.CLAWKER_CGROUP2_ROOT } : {}),
     dockerSocket: e.CLAWKER_DOCKER_SOCKET,
     healAfterMs: e.CLAWKER_HEAL_AFTER_MS,

@@ -194,7 +194,7 @@ export class ControlPlane {
 
   /** Render from the rule store, sync the route table (one atomic swap), have CoreDNS reload its Corefile. */
   private async applyRules(): Promise<{ corednsReloaded: boolean }> {
-    const rendered = await renderStack(this.config.dataDir, this.config.stackDir, this.config.caDir, this.config.upstreams);
+    const rendered = await renderStack(this.config.dataDir, this.config.stackDir, this.config.caDir, this.config.upstreams, this.config.dns);
     await this.bpf.routes(rendered.entriesFile);
     this.rules = rendered.policy.rules.length;
     this.routes = rendered.routes;

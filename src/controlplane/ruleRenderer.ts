@@ -5,6 +5,7 @@
  * content changed (each atomically: Envoy and CoreDNS never read half a file).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { DnsGuardSettings } from '../core/config/settingsSchema';
 import { dirname, join } from 'node:path';
 import { effectivePolicy } from '../core/firewall/runtimeRules';
 import type { Policy } from '../core/policy/policy';
@@ -33,12 +34,12 @@ function previousAllocation(stackDir: string): Record<string, number> | undefine
   }
 }
 
-export async function renderStack(dataDir: string, stackDir: string, caDir: string, upstreams: readonly string[]): Promise<RenderOutcome> {
+export async function renderStack(dataDir: string, stackDir: string, caDir: string, upstreams: readonly string[], dns?: DnsGuardSettings): Promise<RenderOutcome> {
   const store = new RuleStore(dataDir).load();
   const policy = effectivePolicy([], store.rules);
   const pki = await loadOrCreateCa(caDir);
   const previous = previousAllocation(stackDir);
-  const rendered = renderAll(policy, { upstreams, pki, ...(previous ? { previousAllocation: previous } : {}) });
+  const rendered = renderAll(policy, { upstreams, ...(dns ? { dns } : {}), pki, ...(previous ? { previousAllocation: previous } : {}) });
   const changed: string[] = [];
   for (const [relative, content] of rendered.files) {
     const target = join(stackDir, relative);

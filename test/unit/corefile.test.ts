@@ -18,6 +18,7 @@ import { join, relative, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadProject } from '../../src/core/config/load';
 import { Policy } from '../../src/core/policy/policy';
+import { DEFAULT_DNS_GUARD, type DnsGuardSettings, settingsSchema } from '../../src/core/config/settingsSchema';
 import { renderCorefile } from '../../src/core/render/corednsConfig';
 
 const MODULE_DIR = resolve(__dirname, '..', '..', 'images', 'coredns');
@@ -208,6 +209,21 @@ describe('broken Corefiles fail, naming the problem and its line', () => {
     );
   });
 
+  test('dnsguard with an unknown query type', async () => {
+    const broken = base.replace('types A AAAA CNAME HTTPS', 'types A AAAA CNAME HTTPZ');
+    assert.notEqual(broken, base);
+    const r = await check({ 'guard-type.Corefile': broken });
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, new RegExp(`guard-type\\.Corefile: error: plugin/dnsguard: .*guard-type\\.Corefile:${lineOf(broken, 'HTTPZ')} - Error during parsing: dnsguard: \`types\`: 'HTTPZ' is not a DNS query type`));
+  });
+
+  test('dnsguard with a label cap DNS cannot carry', async () => {
+    const broken = base.replace('max_label 48', 'max_label 64');
+    const r = await check({ 'guard-label.Corefile': broken });
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, /plugin\/dnsguard: .*`max_label 64`: want a whole number from 1 to 63/);
+  });
+
   test('the same zone twice', async () => {
     const broken = `${base}\nGitHub.com:53 {\n    errors\n}\n`;
     const r = await check({ 'twice.Corefile': broken });
@@ -226,7 +242,150 @@ describe('broken Corefiles fail, naming the problem and its line', () => {
 test('the Go tests of images/coredns pass (dnsbpf plugin, directive order, CoreDNS end to end)', async () => {
   const r = await run('go', ['test', '-count=1', './...'], MODULE_DIR, goEnv);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  for (const pkg of ['clawker.dev/coredns/plugin/dnsbpf', 'clawker.dev/coredns/clawkerdns', 'clawker.dev/coredns/cmd/corefile-check']) {
+  for (const pkg of ['clawker.dev/coredns/plugin/dnsbpf', 'clawker.dev/coredns/plugin/dnsguard', 'clawker.dev/coredns/clawkerdns', 'clawker.dev/coredns/cmd/corefile-check']) {
     assert.match(r.stdout, new RegExp(`^ok\\s+${pkg.replace(/\./g, '\\.')}\\s`, 'm'), `${pkg} did not run:\n${r.stdout}`);
   }
+});
+
+describe('DNS exfiltration defences (firewall.dns) in the Corefile', () => {
+  const ONE_ZONE = `
+security:
+  firewall:
+    add_domains: [github.com]
+    rules:
+      - dst: bad.example.org
+        action: deny
+`;
+  const policy = (): Policy => {
+    const loaded = loadProject(ONE_ZONE);
+    assert.equal(loaded.failed, false, JSON.stringify(loaded.problems));
+    return new Policy({ project: loaded.rules });
+  };
+  /** The blocks of these zones, whole, in the Corefile's order (the built-in system zones are left out: they repeat github.com's shape). */
+  const pick = (corefile: string): string =>
+    [...corefile.matchAll(/^(\S+):53 \{\n[\s\S]*?\n\}$/gm)]
+      .filter((m) => ['bad.example.org', 'github.com', 'host.docker.internal', '.'].includes(m[1]!))
+      .map((m) => `${m[0]}\n`)
+      .join('\n');
+  const dnsSettings = (yaml: Record<string, unknown>): DnsGuardSettings => settingsSchema.parse({ firewall: { dns: yaml } }).firewall.dns;
+  /** The server blocks of the Corefile for one allowed zone, one deny rule, Docker's name and the root. */
+  const renderWhole = (dns?: DnsGuardSettings): string => renderCorefile(policy(), { upstreams: UPSTREAMS, ...(dns ? { dns } : {}) });
+  const render = (dns?: DnsGuardSettings): string => pick(renderWhole(dns));
+
+  const LOG = (zone: string, apex: string, sub: string): string[] => [
+    `    log . "clawker-dns zone=${zone}. apex=${apex} sub=${sub} {proto} {remote} {port} {type} {name} {rcode}" {`,
+    '        class denial',
+    '    }',
+  ];
+  const FULL_GUARD = ['    dnsguard {', '        types A AAAA CNAME HTTPS', '        max_label 48', '        max_name 128', '        rate 50 100', '    }'];
+  const RATE_GUARD = ['    dnsguard {', '        rate 50 100', '    }'];
+  const expected = (forwarding: string[], local: string[]): string =>
+    [
+      'bad.example.org:53 {',
+      '    template ANY ANY {',
+      '        rcode NXDOMAIN',
+      '    }',
+      ...local,
+      ...LOG('bad.example.org', 'deny-rule', 'no-rule'),
+      '}',
+      '',
+      'github.com:53 {',
+      ...forwarding,
+      '    template ANY ANY {',
+      '        match "^.+\\.github\\.com\\.$"',
+      '        rcode NXDOMAIN',
+      '        fallthrough',
+      '    }',
+      '    template IN AAAA {',
+      '        rcode NOERROR',
+      '    }',
+      '    dnsbpf github.com -',
+      '    forward . 1.1.1.2 1.0.0.2',
+      ...LOG('github.com', 'forward', 'no-rule'),
+      '}',
+      '',
+      'host.docker.internal:53 {',
+      ...forwarding,
+      '    template ANY ANY {',
+      '        match "^.+\\.host\\.docker\\.internal\\.$"',
+      '        rcode NXDOMAIN',
+      '        fallthrough',
+      '    }',
+      '    template IN AAAA {',
+      '        rcode NOERROR',
+      '    }',
+      '    forward . 127.0.0.11',
+      ...LOG('host.docker.internal', 'forward', 'no-rule'),
+      '}',
+      '',
+      '.:53 {',
+      '    health :18902',
+      '    errors',
+      ...LOG('', 'no-rule', 'no-rule'),
+      ...local,
+      '    template ANY ANY {',
+      '        rcode NXDOMAIN',
+      '    }',
+      '}',
+      '',
+    ].join('\n');
+
+  test('on by default: every forwarding block refuses types, long labels and names and floods; local blocks only floods', () => {
+    const settingsDefault = settingsSchema.parse({}).firewall.dns;
+    assert.deepEqual(settingsDefault, { ...DEFAULT_DNS_GUARD, allowed_types: ['A', 'AAAA', 'CNAME', 'HTTPS'], query_rate: { per_second: 50, burst: 100 } });
+    assert.equal(render(), expected(FULL_GUARD, RATE_GUARD));
+    assert.equal(renderWhole(settingsDefault), renderWhole());
+    const whole = renderWhole();
+    const forwarding = whole.split('\n').filter((l) => l.startsWith('    forward . ')).length;
+    assert.equal(whole.split('\n').filter((l) => l === '        types A AAAA CNAME HTTPS').length, forwarding, 'every forwarding block (system zones too) is guarded');
+    assert.equal(whole.split('\n').filter((l) => l === '        rate 50 100').length, blockCount(whole), 'every block limits the rate');
+  });
+
+  test('enable: false renders no dnsguard at all (the Corefile of before the defences)', () => {
+    const off = renderWhole(dnsSettings({ enable: false }));
+    assert.equal(pick(off), expected([], []));
+    assert.ok(!off.includes('dnsguard'));
+  });
+
+  test('each knob: set, or null (off); no rate leaves the local blocks without a guard', () => {
+    const custom = render(dnsSettings({ allowed_types: ['A', 'AAAA', 'SRV', 'A'], max_label_length: null, max_name_length: 200, query_rate: { per_second: 5, burst: 7 } }));
+    assert.equal(custom, expected(['    dnsguard {', '        types A AAAA SRV', '        max_name 200', '        rate 5 7', '    }'], ['    dnsguard {', '        rate 5 7', '    }']));
+    const lengthsOnly = render(dnsSettings({ allowed_types: null, query_rate: null }));
+    assert.equal(lengthsOnly, expected(['    dnsguard {', '        max_label 48', '        max_name 128', '    }'], []));
+    const nothing = render(dnsSettings({ allowed_types: null, max_label_length: null, max_name_length: null, query_rate: null }));
+    assert.equal(nothing, expected([], []));
+  });
+
+  test('the settings refuse values the guard cannot apply', () => {
+    for (const dns of [
+      { allowed_types: [] },
+      { allowed_types: ['TXTX'] },
+      { allowed_types: ['a'] },
+      { max_label_length: 0 },
+      { max_label_length: 64 },
+      { max_name_length: 254 },
+      { max_name_length: 12.5 },
+      { query_rate: { per_second: 0, burst: 10 } },
+      { query_rate: { per_second: 10 } },
+      { query_rate: { per_second: 10, burst: 10, extra: 1 } },
+      { enable: 'yes' },
+    ]) {
+      assert.equal(settingsSchema.safeParse({ firewall: { dns } }).success, false, JSON.stringify(dns));
+    }
+  });
+
+  test('CoreDNS loads every rendering (default, custom, rate only, off)', async () => {
+    const files = {
+      'guard-default.Corefile': renderWhole(),
+      'guard-custom.Corefile': renderWhole(dnsSettings({ allowed_types: ['A', 'SRV'], max_label_length: 63, max_name_length: 253, query_rate: { per_second: 1, burst: 1 } })),
+      'guard-rate-only.Corefile': renderWhole(dnsSettings({ allowed_types: null, max_label_length: null, max_name_length: null })),
+      'guard-off.Corefile': renderWhole(dnsSettings({ enable: false })),
+    };
+    const r = await check(files);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const [name, text] of Object.entries(files)) {
+      const blocks = blockCount(text);
+      assert.match(r.stdout, new RegExp(`${name.replace(/\./g, '\\.')}: ok \\(${blocks} server blocks, ${blocks} zones\\)`));
+    }
+  });
 });

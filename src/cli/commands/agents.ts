@@ -25,7 +25,7 @@ import { type AgentProjectSettings, DEFAULT_PROJECT_SETTINGS, projectSettingsOf 
 import { resolveProjectName } from '../../core/agents/agentNames';
 import { type AgentSummary, chooseAgent, DEFAULT_STOP_TIMEOUT_SECONDS, DETACH_KEYS } from '../../core/agents/lifecycle';
 import { loadProject, loadSettings } from '../../core/config/load';
-import { DEFAULT_UPSTREAM_DNS } from '../../core/config/settingsSchema';
+import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/settingsSchema';
 import type { NormalizedRule } from '../../core/firewall/rule';
 import { formatProblem } from '../../core/problems';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
@@ -122,6 +122,7 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
     const file = settingsFile(deps.env);
     let enabled = true;
     let upstreams: readonly string[] = DEFAULT_UPSTREAM_DNS;
+    let dns: DnsGuardSettings | undefined;
     let socket = '/var/run/docker.sock';
     if (existsSync(file)) {
       const loaded = loadSettings(readFileSync(file, 'utf8'));
@@ -132,6 +133,7 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
       }
       enabled = loaded.config.firewall.enable;
       upstreams = loaded.config.firewall.upstream_dns;
+      dns = loaded.config.firewall.dns;
       socket = loaded.config.docker.socket;
     }
     socket = deps.env.DOCKER_SOCKET ?? socket;
@@ -154,6 +156,7 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
           controlplane: env.CLAWKER_CONTROLPLANE_IMAGE ?? DEFAULT_STACK_IMAGES.controlplane,
         },
         upstreams,
+        ...(dns ? { dns } : {}),
         pinDir: env.CLAWKER_PIN_DIR ?? PIN_DIR,
         env: Object.fromEntries(PASSED_THROUGH.filter((k) => env[k] !== undefined).map((k) => [k, env[k]!])),
       },

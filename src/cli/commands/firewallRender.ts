@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadProject, loadSettings } from '../../core/config/load';
-import { DEFAULT_UPSTREAM_DNS } from '../../core/config/settingsSchema';
+import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/settingsSchema';
 import { Policy } from '../../core/policy/policy';
 import { formatProblem } from '../../core/problems';
 import { renderAll } from '../../core/render/renderAll';
@@ -81,17 +81,19 @@ export function registerFirewallRenderCommand(firewall: Command): void {
         rules = loaded.rules;
       } else process.stderr.write('clawker: no .clawker.yaml here: rendering the built-in rules only.\n');
       let upstreams: readonly string[] = DEFAULT_UPSTREAM_DNS;
+      let dns: DnsGuardSettings | undefined;
       if (options.settings) {
         const text = readForCommand(options.settings);
         if (text === undefined) return;
         const settings = loadSettings(text);
         if (settings.failed || !settings.config) return refuse(options.settings, settings);
         upstreams = settings.config.firewall.upstream_dns;
+        dns = settings.config.firewall.dns;
       }
       const policy = new Policy({ project: rules });
       const pki = await loadOrCreateCa(options.caDir ?? defaultCaDir());
       const previous = previousAllocation(options.out);
-      const rendered = renderAll(policy, { upstreams, pki, ...(previous ? { previousAllocation: previous } : {}) });
+      const rendered = renderAll(policy, { upstreams, ...(dns ? { dns } : {}), pki, ...(previous ? { previousAllocation: previous } : {}) });
       for (const [relative, content] of rendered.files) {
         const target = join(options.out, relative);
         mkdirSync(dirname(target), { recursive: true, mode: 0o700 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import Docker from 'dockerode';
 import { loadSettings } from '../../core/config/load';
-import { DEFAULT_UPSTREAM_DNS } from '../../core/config/settingsSchema';
+import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/settingsSchema';
 import { formatSeconds, parseDuration } from '../../core/duration';
 import { type EgressEvent, formatEgressEvent } from '../../core/events/egressEvent';
 import type { AgentResult, AgentStatus, Status } from '../../core/stack/controlPlaneApi';
@@ -36,6 +36,7 @@ export function settingsFile(env: NodeJS.ProcessEnv = process.env): string {
 interface Settings {
   readonly enabled: boolean;
   readonly upstreams: readonly string[];
+  readonly dns?: DnsGuardSettings;
 }
 
 function readSettings(): Settings | undefined {
@@ -47,7 +48,7 @@ function readSettings(): Settings | undefined {
     process.exitCode = 2;
     return undefined;
   }
-  return { enabled: loaded.config.firewall.enable, upstreams: loaded.config.firewall.upstream_dns };
+  return { enabled: loaded.config.firewall.enable, upstreams: loaded.config.firewall.upstream_dns, dns: loaded.config.firewall.dns };
 }
 
 function stackOptions(settings: Settings, json: boolean): StackOptions {
@@ -61,6 +62,7 @@ function stackOptions(settings: Settings, json: boolean): StackOptions {
       controlplane: env.CLAWKER_CONTROLPLANE_IMAGE ?? DEFAULT_IMAGES.controlplane,
     },
     upstreams: settings.upstreams,
+    ...(settings.dns ? { dns: settings.dns } : {}),
     pinDir: env.CLAWKER_PIN_DIR ?? PIN_DIR,
     env: Object.fromEntries(PASSED_THROUGH.filter((k) => env[k] !== undefined).map((k) => [k, env[k]!])),
     // Progress goes to stderr, so --json output stays one document on stdout.

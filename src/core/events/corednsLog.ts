@@ -9,6 +9,14 @@
  *
  * (checked against the real server in test/unit/egressEvents.test.ts). With `-log-format=json`
  * the same text is the record's `msg`.
+ *
+ * The `dnsguard` plugin (images/coredns/plugin/dnsguard) logs its own refusals, one line each,
+ * rate limited per client (a `suppressed=N` line counts those it held back; not an event):
+ *
+ *   [INFO] plugin/dnsguard: clawker-dns-guard reason=qtype udp 10.0.0.5 40312 TXT x.github.com. REFUSED
+ *
+ * `reason` is `qtype`, `label-length`, `name-length` or `rate`; the name is written with every
+ * octet but letters, digits, `-` and `_` escaped as `\DDD` (checked in test/unit/dnsGuardEvents.test.ts).
  */
 import { type AgentRef, agentFields, checkedEvent, type EgressEvent, plainAddress } from './eventSchema';
 
@@ -26,6 +34,12 @@ export function corednsLogDirective(zone: string, apex: NameVerdict, sub: NameVe
   return [`    log . "${format}" {`, '        class denial', '    }'];
 }
 
+export const DNS_GUARD_MARKER = 'clawker-dns-guard';
+
+/** Why `dnsguard` refused a query. */
+export const DNS_GUARD_REASONS = ['qtype', 'label-length', 'name-length', 'rate'] as const;
+export type DnsGuardReason = (typeof DNS_GUARD_REASONS)[number];
+
 export interface CorednsLogContext {
   /** CoreDNS's text log has no time stamp: the time the line was read (or Docker's time stamp). */
   readonly wallTime: Date;
@@ -35,6 +49,8 @@ export interface CorednsLogContext {
 
 const LINE =
   /^(?:\[INFO\] )?clawker-dns zone=(\S+) apex=([a-z-]+) sub=([a-z-]+) (udp|tcp) \[?([0-9a-fA-F:.]+)\]? (\d{1,5}) (\S+) (\S+) ([A-Z]+)$/;
+
+const GUARD_LINE = /^(?:\[INFO\] )?(?:plugin\/dnsguard: )?clawker-dns-guard reason=(qtype|label-length|name-length|rate) (udp|tcp) \[?([0-9a-fA-F:.]+)\]? (\d{1,5}) ([A-Z][A-Z0-9]*) (\S+) (REFUSED)$/;
 
 /** Docker's time stamp, when the logs were read with `timestamps`. */
 const DOCKER_TIME = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) /;
@@ -66,30 +82,53 @@ function verdictFor(zone: string, name: string, apex: string, sub: string): stri
   return undefined; // not this block's name: not a line the renderer's directive wrote
 }
 
+interface Refusal {
+  readonly proto: string;
+  readonly remote: string;
+  readonly port: string;
+  readonly type: string;
+  readonly name: string;
+  readonly rcode: string;
+  readonly reason: string;
+}
+
+function refusalEvent(r: Refusal, time: Date, ctx: CorednsLogContext): EgressEvent | undefined {
+  if (Number.isNaN(time.getTime())) return undefined;
+  const ip = plainAddress(r.remote);
+  return checkedEvent({
+    time: time.toISOString(),
+    source: 'dns',
+    verdict: 'denied',
+    ...agentFields(ip ? ctx.agentOfIp?.(ip) : undefined),
+    domain: r.name === '.' ? '.' : r.name.replace(/\.$/, ''),
+    ...(ip ? { src: { ip, port: Number(r.port) } } : {}),
+    l4: r.proto,
+    reason: r.reason,
+    query: { name: r.name, type: r.type, rcode: r.rcode },
+  });
+}
+
+/** A `dnsguard` refusal line → its event. */
+function fromGuardLine(text: string, time: Date, ctx: CorednsLogContext): EgressEvent | undefined {
+  const m = GUARD_LINE.exec(text);
+  if (!m) return undefined;
+  const [, reason, proto, remote, port, type, name, rcode] = m as unknown as string[];
+  return refusalEvent({ reason: reason!, proto: proto!, remote: remote!, port: port!, type: type!, name: name!, rcode: rcode! }, time, ctx);
+}
+
 /** One line of CoreDNS's output → a refusal event; other lines, NODATA and upstreams' NXDOMAIN → undefined. */
 export function fromCorednsLog(line: string, ctx: CorednsLogContext): EgressEvent | undefined {
   try {
     const message = messageOf(line);
-    const m = message && LINE.exec(message.text);
+    if (!message) return undefined;
+    if (message.text.includes(DNS_GUARD_MARKER)) return fromGuardLine(message.text, message.time ?? ctx.wallTime, ctx);
+    const m = LINE.exec(message.text);
     if (!m) return undefined;
     const [, zone, apex, sub, proto, remote, port, type, name, rcode] = m as unknown as string[];
     if (rcode !== 'NXDOMAIN' || !NAME_VERDICTS.includes(apex!) || !NAME_VERDICTS.includes(sub!)) return undefined;
     const verdict = verdictFor(zone!.toLowerCase(), name!.toLowerCase(), apex!, sub!);
     if (verdict === undefined || verdict === 'forward') return undefined;
-    const ip = plainAddress(remote!);
-    const time = message!.time ?? ctx.wallTime;
-    if (Number.isNaN(time.getTime())) return undefined;
-    return checkedEvent({
-      time: time.toISOString(),
-      source: 'dns',
-      verdict: 'denied',
-      ...agentFields(ip ? ctx.agentOfIp?.(ip) : undefined),
-      domain: name === '.' ? '.' : name!.replace(/\.$/, ''),
-      ...(ip ? { src: { ip, port: Number(port) } } : {}),
-      l4: proto!,
-      reason: verdict,
-      query: { name: name!, type: type!, rcode: rcode! },
-    });
+    return refusalEvent({ reason: verdict, proto: proto!, remote: remote!, port: port!, type: type!, name: name!, rcode: rcode! }, message.time ?? ctx.wallTime, ctx);
   } catch {
     return undefined;
   }

@@ -30,6 +30,11 @@ const REASON_WORDS: Record<string, string> = {
   // CoreDNS
   'no-rule': 'no rule names it',
   'deny-rule': 'a deny rule',
+  // CoreDNS, dnsguard (settings.yaml firewall.dns)
+  qtype: 'query type not allowed (firewall.dns)',
+  'label-length': 'label too long (firewall.dns)',
+  'name-length': 'name too long (firewall.dns)',
+  rate: 'query rate exceeded (firewall.dns)',
   // proxy
   'no-filter-chain': 'no rule for this server name',
   'no-route': 'no route',

@@ -5,7 +5,13 @@
  * allowed block, `dnsbpf` records each A answer under its destination's key before the answer leaves,
  * AAAA gets no data (IPv6 egress is denied, so dual-stack clients fall back to IPv4), and the names
  * the policy refuses (an exact rule's subdomains, deny rules) are NXDOMAIN.
+ *
+ * `dnsguard` (settings `firewall.dns`, on by default) refuses, in every block that forwards, the
+ * query types, label and name lengths an exfiltration tunnel needs, and in every block a client's
+ * queries beyond its rate; blocks that answer everything themselves get the rate alone (nothing
+ * leaves them, and their NXDOMAIN already says why: no rule).
  */
+import { type DnsGuardSettings, dnsGuardSchema } from '../config/settingsSchema';
 import { corednsLogDirective, type NameVerdict } from '../events/corednsLog';
 import type { NameResolution, Policy } from '../policy/policy';
 
@@ -16,6 +22,26 @@ export const DOCKER_INTERNAL_NAMES = ['host.docker.internal'] as const;
 
 export interface CorednsOptions {
   readonly upstreams: readonly string[];
+  /** The DNS exfiltration defences; the defaults (on) when not given. */
+  readonly dns?: DnsGuardSettings;
+}
+
+type GuardScope = 'forwarding' | 'local';
+
+/** What settings.yaml gives when it says nothing about `firewall.dns`. */
+const DEFAULT_DNS_GUARD_SETTINGS: DnsGuardSettings = dnsGuardSchema.parse({});
+
+/** The `dnsguard` directive of a block, or nothing when the settings leave it nothing to check. */
+export function dnsguardDirective(guard: DnsGuardSettings, scope: GuardScope): string[] {
+  if (!guard.enable) return [];
+  const options: string[] = [];
+  if (scope === 'forwarding') {
+    if (guard.allowed_types) options.push(`types ${[...new Set(guard.allowed_types)].join(' ')}`);
+    if (guard.max_label_length !== null) options.push(`max_label ${guard.max_label_length}`);
+    if (guard.max_name_length !== null) options.push(`max_name ${guard.max_name_length}`);
+  }
+  if (guard.query_rate) options.push(`rate ${guard.query_rate.per_second} ${guard.query_rate.burst}`);
+  return options.length === 0 ? [] : ['    dnsguard {', ...options.map((o) => `        ${o}`), '    }'];
 }
 
 const escapeRegex = (name: string): string => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -32,8 +58,8 @@ const nameVerdict = (r: NameResolution): NameVerdict => (r.verdict === 'forward'
  */
 const refusalLog = (zone: string, apex: NameVerdict, sub: NameVerdict): string[] => (apex === 'forward' && sub === 'forward' ? [] : corednsLogDirective(zone, apex, sub));
 
-function allowedBlock(zone: string, apex: string | undefined, subdomains: string | undefined, forward: string, log: string[]): string[] {
-  const lines = [`${zone}:53 {`];
+function allowedBlock(zone: string, apex: string | undefined, subdomains: string | undefined, forward: string, log: string[], guard: string[]): string[] {
+  const lines = [`${zone}:53 {`, ...guard];
   if (!apex) lines.push(...nxdomainFor(`^${escapeRegex(zone)}\\.$`));
   if (!subdomains) lines.push(...nxdomainFor(`^.+\\.${escapeRegex(zone)}\\.$`));
   lines.push('    template IN AAAA {', '        rcode NOERROR', '    }');
@@ -42,9 +68,12 @@ function allowedBlock(zone: string, apex: string | undefined, subdomains: string
   return lines;
 }
 
-const nxdomainBlock = (zone: string, log: string[]): string[] => [`${zone}:53 {`, '    template ANY ANY {', '        rcode NXDOMAIN', '    }', ...log, '}'];
+const nxdomainBlock = (zone: string, log: string[], guard: string[]): string[] => [`${zone}:53 {`, '    template ANY ANY {', '        rcode NXDOMAIN', '    }', ...guard, ...log, '}'];
 
 export function renderCorefile(policy: Policy, options: CorednsOptions): string {
+  const dns = options.dns ?? DEFAULT_DNS_GUARD_SETTINGS;
+  const forwardingGuard = dnsguardDirective(dns, 'forwarding');
+  const localGuard = dnsguardDirective(dns, 'local');
   const zones = new Set<string>();
   for (const rule of policy.rules) if (rule.dst.kind === 'domain') zones.add(rule.dst.name);
   const blocks: string[][] = [];
@@ -54,14 +83,17 @@ export function renderCorefile(policy: Policy, options: CorednsOptions): string 
     const apexDestination = apex.verdict === 'forward' ? apex.destination : undefined;
     const subDestination = sub.verdict === 'forward' ? sub.destination : undefined;
     const log = refusalLog(zone, nameVerdict(apex), nameVerdict(sub));
-    blocks.push(apexDestination || subDestination ? allowedBlock(zone, apexDestination, subDestination, options.upstreams.join(' '), log) : nxdomainBlock(zone, log));
+    blocks.push(
+      apexDestination || subDestination ? allowedBlock(zone, apexDestination, subDestination, options.upstreams.join(' '), log, forwardingGuard) : nxdomainBlock(zone, log, localGuard),
+    );
   }
-  for (const name of DOCKER_INTERNAL_NAMES) if (!zones.has(name)) blocks.push(allowedBlock(name, name, undefined, DOCKER_DNS, refusalLog(name, 'forward', 'no-rule')));
+  for (const name of DOCKER_INTERNAL_NAMES) if (!zones.has(name)) blocks.push(allowedBlock(name, name, undefined, DOCKER_DNS, refusalLog(name, 'forward', 'no-rule'), forwardingGuard));
   blocks.push([
     '.:53 {',
     `    health :${COREDNS_HEALTH_PORT}`,
     '    errors',
     ...corednsLogDirective('.', 'no-rule', 'no-rule'),
+    ...localGuard,
     '    template ANY ANY {',
     '        rcode NXDOMAIN',
     '    }',

@@ -9,6 +9,7 @@ import type { CertificateAuthority } from '../pki/authority';
 import { certificateFileName, issueDomainCertificates } from '../pki/domainCertificate';
 import type { KeyPair } from '../pki/keys';
 import { privateKeyPem } from '../pki/keys';
+import type { DnsGuardSettings } from '../config/settingsSchema';
 import type { Policy } from '../policy/policy';
 import { type BpfEntries, renderBpfEntries } from './bpfEntries';
 import { renderCorefile } from './corednsConfig';
@@ -17,6 +18,8 @@ import { formatDomainKey } from '../firewall/domainKey';
 
 export interface RenderOptions {
   readonly upstreams: readonly string[];
+  /** settings.yaml `firewall.dns`; the defaults (on) when not given. */
+  readonly dns?: DnsGuardSettings;
   readonly envoyPaths?: EnvoyPaths;
   readonly previousAllocation?: Readonly<Record<string, number>>;
   /** When given, certificates for every TLS destination are issued. */
@@ -49,7 +52,7 @@ export function renderAll(policy: Policy, options: RenderOptions): RenderedFiles
     ['envoy/lds.json', `${JSON.stringify(discoveryFile(envoy.listeners), null, 1)}\n`],
     ['envoy/cds.json', `${JSON.stringify(discoveryFile(envoy.clusters), null, 1)}\n`],
     ['envoy/listeners.json', `${JSON.stringify(envoy.plan.allocation, null, 2)}\n`],
-    ['coredns/Corefile', renderCorefile(policy, { upstreams: options.upstreams })],
+    ['coredns/Corefile', renderCorefile(policy, { upstreams: options.upstreams, ...(options.dns ? { dns: options.dns } : {}) })],
     ['bpf/entries.json', bpfEntriesJson(bpf)],
   ]);
   if (options.pki) {

@@ -5,6 +5,7 @@
  * configuration are host paths.
  */
 import type Docker from 'dockerode';
+import type { DnsGuardSettings } from '../../core/config/settingsSchema';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { engineCapabilities, stackContainerSpecs } from '../../core/stack/containerSpecs';
 import type { DownResult, Status } from '../../core/stack/controlPlaneApi';
@@ -19,6 +20,8 @@ export interface StackOptions {
   readonly names: StackNames;
   readonly images: { readonly envoy: string; readonly coredns: string; readonly controlplane: string };
   readonly upstreams: readonly string[];
+  /** settings.yaml `firewall.dns`; the control plane's defaults (on) when not given. */
+  readonly dns?: DnsGuardSettings;
   readonly pinDir: string;
   /** Extra CLAWKER_* variables for the control plane (tests: timings). */
   readonly env?: Readonly<Record<string, string>>;
@@ -80,6 +83,7 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
     CLAWKER_COREDNS_IMAGE: o.images.coredns,
     CLAWKER_CONTROLPLANE_IMAGE: o.images.controlplane,
     CLAWKER_UPSTREAM_DNS: o.upstreams.join(','),
+    ...(o.dns ? { CLAWKER_DNS_GUARD: JSON.stringify(o.dns) } : {}),
     ...(o.env ?? {}),
   };
   o.progress(`starting ${o.names.controlplane} (${o.images.controlplane})`);
