@@ -26,6 +26,7 @@ import { COREFILE, renderStack } from './ruleRenderer';
 import { inspectContainer } from '../platform/docker/containers';
 import { ensureService, primeAgentsCgroup, removeService, type ServiceSpec, signalService } from './stackContainers';
 import { LABEL_SUPERVISOR, SUPERVISOR_AGENTD } from '../core/agents/agentContract';
+import { type DropCounters, dropCountersOf, dropNews, NO_DROPS, totalRateLimited } from './eventDrops';
 import { issueControlPlaneSessionCertificate } from '../core/pki/sessionCertificate';
 import { loadOrCreateCa } from '../platform/caStore';
 import { type SessionCredentials, startAgentCommand } from './agentSession';
@@ -67,6 +68,7 @@ export class ControlPlane {
   phase = 'starting';
   private queue: Promise<unknown> = Promise.resolve();
   private readonly agents = new Map<string, AgentRecord>();
+  private drops: DropCounters = NO_DROPS;
   private readonly health = new Map<ComponentName, ComponentHealth>();
   private readonly downSince = new Map<'envoy' | 'coredns', number>();
   private readonly bypassTimers = new Map<string, NodeJS.Timeout>();
@@ -257,8 +259,30 @@ export class ControlPlane {
     }
   }
 
+  /** Kernel events the datapath could not report: each increase becomes one audit line. */
+  private async checkEventDrops(): Promise<void> {
+    let now: DropCounters;
+    try {
+      now = dropCountersOf(await this.bpf.stats());
+    } catch {
+      return; // the datapath's health says why
+    }
+    const news = dropNews(this.drops, now);
+    this.drops = now;
+    if (news.ringLost > 0) this.report.audit(`${news.ringLost} kernel events were lost: the event ring was full`, { verdict: 'denied' });
+    for (const { cgroupId, dropped } of news.rateLimited) {
+      const record = [...this.agents.values()].find((r) => String(r.cgroupId) === cgroupId);
+      const who = record ? `agent ${this.shown(record)}` : `cgroup ${cgroupId}`;
+      this.report.audit(`${who}: ${dropped} kernel events not reported (per-agent rate limit; its decisions still applied)`, {
+        ...(record ? { agent: record.agent, container: record.id, cgroupId: record.cgroupId } : {}),
+        verdict: 'denied',
+      });
+    }
+  }
+
   private async probe(): Promise<void> {
     if (this.stopped) return;
+    await this.checkEventDrops();
     const datapath = probeDatapath(this.config.pinDir);
     this.health.set('datapath', { name: 'datapath', ...datapath, ...(datapath.healthy ? {} : { next: 'clawker firewall down && clawker firewall up' }) });
     for (const component of ['coredns', 'envoy'] as const) {
@@ -653,6 +677,7 @@ export class ControlPlane {
       routes: this.routes,
       network: a ? { name: this.config.names.network, subnet: a.subnet, envoy: a.envoy, coredns: a.coredns, controlplane: a.controlplane } : { name: this.config.names.network, subnet: '', envoy: '', coredns: '', controlplane: '' },
       pinDir: this.config.pinDir,
+      eventDrops: { ring: this.drops.ring, rateLimited: totalRateLimited(this.drops) },
     };
   }
 

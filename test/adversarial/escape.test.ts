@@ -300,6 +300,7 @@ describe('red team: an agent tries to get out (real control plane, eBPF, CoreDNS
     const port = 31337;
     const cgroup = String(await stack.cgroupIdOf(dev));
     const before = await stack.datapathStats();
+    const floodStarted = Date.now();
     const r = await attack('burst', ip(HOST.elsewhere), String(port), String(N));
     assert.deepEqual(r.counts, { 'error:EPERM': N }, JSON.stringify(r));
     const seconds = r.seconds as number;
@@ -321,6 +322,16 @@ describe('red team: an agent tries to get out (real control plane, eBPF, CoreDNS
     assert.equal(emitted + dropped, N, `every decision is an event or a counted drop (${emitted} + ${dropped})`);
     assert.equal(after.eventsDrops - before.eventsDrops, 0, 'the ring itself never overflowed');
     assert.ok(after.verdicts.denied! - before.verdicts.denied! >= N, 'the metrics counted every denial');
+    // The flood leaves a trace in the stream it tried to bury: the control plane notes the drops it
+    // finds at each probe (one line per increase), adding up to what the datapath counted.
+    const noted = (): number =>
+      stack
+        .events()
+        .filter((e) => e.source === 'controlplane' && e.agent === 'dev' && Date.parse(String(e.time)) >= floodStarted - 1000)
+        .map((e) => Number(/: (\d+) kernel events not reported \(per-agent rate limit/.exec(String(e.message ?? ''))?.[1] ?? 0))
+        .reduce((a, b) => a + b, 0);
+    await waitUntil(`the control plane's notes of the ${dropped} held-back events (noted so far: ${noted()})`, async () => (noted() >= dropped ? true : undefined), 15_000, 250);
+    assert.ok(((await stack.fwStatus()).eventDrops?.rateLimited ?? 0) >= dropped, 'firewall status counts them too');
   });
 
   test('a dns_cache entry past its TTL no longer routes: connecting by the remembered IP lands on the catch-all', async () => {

@@ -100,6 +100,10 @@ function printStatus(s: Status): void {
   out(`firewall: ${s.phase}   network ${s.network.name} ${s.network.subnet}   Envoy ${s.network.envoy}, CoreDNS ${s.network.coredns}`);
   for (const c of s.components) out(`  ${c.name.padEnd(13)}${(c.healthy ? 'healthy' : 'UNHEALTHY').padEnd(11)}${c.detail}${c.next ? `\n  ${' '.repeat(24)}next: ${c.next}` : ''}`);
   out(`rules: ${s.rules} (${s.routes} routes)`);
+  const drops = s.eventDrops;
+  if (drops && (drops.ring > 0 || drops.rateLimited > 0)) {
+    out(`events not reported: ${drops.rateLimited} held back by the per-agent rate limit, ${drops.ring} lost to a full ring (decisions still applied)`);
+  }
   out(`agents: ${s.agents.length}`);
   const shown = s.agents.map((a) => agentLabel(a, s.agents));
   const width = Math.max(20, ...shown.map((l) => l.length + 2));

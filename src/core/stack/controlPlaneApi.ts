@@ -63,6 +63,11 @@ export interface Status {
   readonly routes: number;
   readonly network: { readonly name: string; readonly subnet: string; readonly envoy: string; readonly coredns: string; readonly controlplane: string };
   readonly pinDir: string;
+  /**
+   * Kernel events not reported since the datapath was loaded: lost to a full ring, or held back by
+   * the per-agent rate limit (the decisions were still applied). Absent from older control planes.
+   */
+  readonly eventDrops?: { readonly ring: number; readonly rateLimited: number };
 }
 
 export interface ReloadResult {

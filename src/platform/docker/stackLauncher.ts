@@ -110,9 +110,12 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
 async function waitReady(docker: Docker, client: ControlPlaneClient, o: StackOptions): Promise<Status> {
   const deadline = Date.now() + (o.timeoutMs ?? 120_000);
   let lastPhase = '';
+  let restartsAtStart: number | undefined;
   while (Date.now() < deadline) {
     const state = await inspectContainer(docker, o.names.controlplane);
-    if (!state?.State.Running) {
+    restartsAtStart ??= state?.RestartCount ?? 0;
+    // Exited, or exiting at start and restarted by Docker (e.g. a damaged rule store): say why, with its log.
+    if (!state?.State.Running || state.State.Restarting || (state.RestartCount ?? 0) > restartsAtStart) {
       const logs = await lastLogLines(docker, o.names.controlplane);
       throw new StackError(`the control plane stopped (${state ? `exit ${state.State.ExitCode}` : 'container gone'})${logs ? `:\n${logs}` : ''}`, `docker logs ${o.names.controlplane}`);
     }
@@ -121,7 +124,9 @@ async function waitReady(docker: Docker, client: ControlPlaneClient, o: StackOpt
       if (status.phase !== lastPhase) o.progress(`control plane: ${(lastPhase = status.phase)}`);
       if (status.phase === 'ready' || status.phase === 'idle') return await waitHealthy(client, o, status);
     } catch (e) {
-      if (!(e instanceof ControlPlaneNotRunning)) throw e;
+      // It died mid-request: the next round's inspect reports it with its log.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!(e instanceof ControlPlaneNotRunning) && code !== 'ECONNRESET' && code !== 'EPIPE') throw e;
     }
     await sleep(100);
   }
