@@ -249,11 +249,15 @@ describe('remove DOMAIN [--path P]', () => {
     }
   });
 
-  test('removing the last path rule leaves an allow-all entry, and says so', () => {
+  test('removing the last path rule of a deny-by-default entry is refused: it would open every path', () => {
     const one = chain(EMPTY_STATE, (s) => addRule(s, { dst: 'a.example.com', pathRule: { path: '/v1', action: 'allow' } }));
-    const out = done(removeRule(one, { dst: 'a.example.com', path: '/v1' }));
-    assert.deepEqual(out.state.rules, [{ dst: 'a.example.com', proto: 'https', port: '443', action: 'allow' }]);
-    assert.match(out.warnings.join('\n'), /no path rules left, so every path is allowed/);
+    assert.match(failed(removeRule(one, { dst: 'a.example.com', path: '/v1' })), /'\/v1' is the last path rule of a\.example\.com https:443: without path rules it would allow every path\. Remove the whole rule \(clawker firewall remove a\.example\.com\)/);
+  });
+
+  test('with path_default allow, the last path rule may go: the entry allowed every other path already', () => {
+    const open: RuntimeState = { version: 1, rules: [{ dst: 'a.example.com', proto: 'https', port: '443', action: 'allow', path_rules: [{ path: '/admin', action: 'deny' }], path_default: 'allow' }] };
+    const out = done(removeRule(open, { dst: 'a.example.com', path: '/admin' }));
+    assert.equal(out.state.rules[0]!.path_rules, undefined);
   });
 
   test('a rule that is not in the store is an error naming what is there', () => {

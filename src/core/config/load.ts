@@ -4,7 +4,7 @@
  */
 import { validateFirewall } from '../firewall/ruleValidation';
 import type { NormalizedRule } from '../firewall/rule';
-import { hasErrors, LineIndex, type Problem } from '../problems';
+import { hasErrors, LineIndex, type OffsetRange, type Problem } from '../problems';
 import { parseYaml, type ParsedYaml } from '../yaml/document';
 import { checkKeys } from './keyCheck';
 import type { ProjectConfig } from './projectSchema';
@@ -53,6 +53,15 @@ function loadWithSchema(kind: ConfigKind, text: string) {
   return { parsed, lines, problems, data: result.data };
 }
 
+/**
+ * Keeps a problem's range, and its fixes' ranges, inside the text: the YAML layer widens a position
+ * at the very end to one character, and js-yaml can place a mark past the end (found by fuzzing).
+ */
+function clampedTo(length: number): (p: Problem) => Problem {
+  const clamp = (r: OffsetRange): OffsetRange => ({ start: Math.min(r.start, length), end: Math.min(Math.max(r.end, r.start), length) });
+  return (p) => ({ ...p, range: clamp(p.range), ...(p.fixes ? { fixes: p.fixes.map((f) => ({ ...f, edits: f.edits.map((e) => ({ ...e, range: clamp(e.range) })) })) } : {}) });
+}
+
 export function loadProject(text: string): ProjectLoad {
   const { parsed, lines, problems, data } = loadWithSchema('project', text);
   let rules: readonly NormalizedRule[] = [];
@@ -68,17 +77,17 @@ export function loadProject(text: string): ProjectLoad {
     problems.push(...firewall.problems);
     rules = firewall.rules;
   }
-  problems.sort(bySource);
-  const failed = hasErrors(problems) || !config;
-  return { kind: 'project', parsed, lines, problems, failed, rules: failed ? [] : rules, ...(config && !failed ? { config } : {}) };
+  const inText = problems.map(clampedTo(text.length)).sort(bySource);
+  const failed = hasErrors(inText) || !config;
+  return { kind: 'project', parsed, lines, problems: inText, failed, rules: failed ? [] : rules, ...(config && !failed ? { config } : {}) };
 }
 
 export function loadSettings(text: string): SettingsLoad {
   const { parsed, lines, problems, data } = loadWithSchema('settings', text);
-  problems.sort(bySource);
+  const inText = problems.map(clampedTo(text.length)).sort(bySource);
   const config = data as Settings | undefined;
-  const failed = hasErrors(problems) || !config;
-  return { kind: 'settings', parsed, lines, problems, failed, ...(config && !failed ? { config } : {}) };
+  const failed = hasErrors(inText) || !config;
+  return { kind: 'settings', parsed, lines, problems: inText, failed, ...(config && !failed ? { config } : {}) };
 }
 
 export function loadConfig(kind: ConfigKind, text: string): ProjectLoad | SettingsLoad {

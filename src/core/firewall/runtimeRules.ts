@@ -379,8 +379,13 @@ export function removeRule(state: RuntimeState, request: RemoveRequest, context:
     return fail(`${target.label} has no path rule '${request.path}' (paths are matched exactly as stored): ${existing}.`);
   }
   const removed = pathRules.filter((pr) => pr.path === request.path);
-  if (kept.length === 0) {
-    warnings.push(`${target.label} has no path rules left, so every path is allowed; remove the whole rule to block it.`);
+  // Without path rules an entry allows every path: dropping the last one of a deny-by-default entry
+  // would open paths nobody asked for. Refused; what the user may mean is said instead.
+  if (kept.length === 0 && (rule.path_default ?? 'deny') === 'deny') {
+    return fail(
+      `'${request.path}' is the last path rule of ${target.label}: without path rules it would allow every path. ` +
+        `Remove the whole rule (clawker firewall remove ${target.dst}${target.label.includes('https:443') ? '' : ' --proto … --port …'}) to block it, or add another path rule first.`,
+    );
   }
   return finish(
     replaceAt(state.rules, index, withPathRules(rule, kept)),
