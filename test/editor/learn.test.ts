@@ -169,7 +169,8 @@ test('learn mode in the editor: record two refused names, approve one, the diff,
         { label: `${APPROVED} — DNS refused ×${blockedCounts[APPROVED]}`, description: '', detail: `Adds ${APPROVED} to add_domains (https, every path).`, checked: true },
         { label: `${REFUSED} — DNS refused ×${blockedCounts[REFUSED]}`, description: '', detail: `Adds ${REFUSED} to add_domains (https, every path).`, checked: true },
       ]);
-      await hidden(learningItem, 'the learning status bar item');
+      // Still recording while the list is open (Escape goes back to learning); accepting stops it.
+      await visible(learningItem, 'the learning status bar item, while the list is open');
     });
 
     // Untick learn-b.test, accept: the proposal opens as a diff of the project file.
@@ -186,6 +187,7 @@ test('learn mode in the editor: record two refused names, approve one, the diff,
         `only ${APPROVED} stays ticked`,
       );
       await page.keyboard.press('Enter');
+      await hidden(learningItem, 'the learning status bar item, once the list is accepted');
       await visible(page.locator('.part.editor .tab.active', { hasText: diffTitle }), `the editor tab '${diffTitle}'`);
       const diff = page.locator('.part.editor .monaco-diff-editor');
       await visible(diff, 'a diff editor');
