@@ -25,6 +25,7 @@ import { ensureEnvoyStandinImage } from '../test/e2e/internet';
 import { stopHostProxy } from '../src/platform/hostProxyLauncher';
 import { ensureStackImages } from '../test/e2e/stackImages';
 import { BASE_IMAGE, BPFFS_DIR, clawker, type ClawkerResult, requireTestbed, ROOT, run, runOk } from '../test/e2e/testbed';
+import { baselineOf, Results } from './lib/results';
 import { summarize } from './lib/stats';
 import { machine } from './lib/timing';
 
@@ -152,18 +153,33 @@ async function main(): Promise<void> {
   const b = med(base);
   const part = (k: keyof ClawkerRun) => med(runs.map((r) => r[k]));
   const total = part('total');
-  const row = (label: string, ms: number, share?: number) =>
-    `   ${label.padEnd(72)}${`${ms.toFixed(0)} ms`.padStart(9)}${(share === undefined ? '' : `${(share * 100).toFixed(0)}%`).padStart(7)}`;
+  const results = new Results('agent', '`clawker run -d` → the agent command running');
+  const figure = (ms: number): string => `${ms.toFixed(0)} ms`;
+  const pct = (share: number): string => `${(share * 100).toFixed(0)}%`;
+  const row = (label: string, ms: number, share?: number) => `   ${label.padEnd(72)}${figure(ms).padStart(9)}${(share === undefined ? '' : pct(share)).padStart(7)}`;
+  const baseLabel = '(a) docker run -d, same image, command as PID 1 (baseline)';
+  const totalRatio = `${(total / b).toFixed(2)}×`;
+  const perRound = runs.map((r, i) => (r.total / base[i]!).toFixed(2)).join(' ');
   console.log(`bench/agent — ${machine()}; network ${up.network.subnet}; median of ${ROUNDS} interleaved rounds (warm-up incl. image build: ${(warmMs / 1000).toFixed(1)} s)`);
-  console.log(row('(a) docker run -d, same image, command as PID 1 (baseline)', b));
+  console.log(row(baseLabel, b));
   console.log(row('(b) clawker run -d → the agent command running', total));
-  console.log(`   ratio (b)/(a): ${(total / b).toFixed(2)}×   (per round: ${runs.map((r, i) => (r.total / base[i]!).toFixed(2)).join(' ')})`);
+  console.log(`   ratio (b)/(a): ${totalRatio}   (per round: ${perRound})`);
+  results.row('(b) clawker run -d → the agent command running', figure(total), { baseline: baselineOf(figure(b), 'docker run -d, same image, command as PID 1'), ratio: totalRatio, note: `per round: ${perRound}` });
   console.log('   where (b) goes (medians of each part; shares of the median total):');
-  console.log(row('run → container started (CLI, checks, create, certificates, start)', part('toStarted'), part('toStarted') / total));
-  console.log(row('started → enrolled (control plane: Docker event, cgroup, container_map)', part('enrollment'), part('enrollment') / total));
-  console.log(row('enrolled → command started (mutual-TLS session, agentd forks)', part('session'), part('session') / total));
-  console.log(row('command started → its first line ran', part('command'), part('command') / total));
+  const parts: [string, keyof ClawkerRun][] = [
+    ['run → container started (CLI, checks, create, certificates, start)', 'toStarted'],
+    ['started → enrolled (control plane: Docker event, cgroup, container_map)', 'enrollment'],
+    ['enrolled → command started (mutual-TLS session, agentd forks)', 'session'],
+    ['command started → its first line ran', 'command'],
+  ];
+  for (const [label, key] of parts) {
+    console.log(row(label, part(key), part(key) / total));
+    results.row(`part of (b): ${label}`, figure(part(key)), { note: `${pct(part(key) / total)} of (b)` });
+  }
   console.log(row('(the CLI itself returned after)', part('cli')));
+  results.row('(the CLI itself returned after)', figure(part('cli')));
+  results.note(`median of ${ROUNDS} interleaved rounds; warm-up incl. image build: ${(warmMs / 1000).toFixed(1)} s`);
+  results.save();
 }
 
 async function cleanup(): Promise<void> {

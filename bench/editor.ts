@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { baselineOf, Results } from './lib/results';
 import { percentileSorted } from './lib/stats';
 import { machine } from './lib/timing';
 
@@ -116,6 +117,7 @@ const stubFile = join(work, 'vscode.js');
 const harnessFile = join(work, 'harness.js');
 const workspace = join(work, 'workspace');
 const failures: string[] = [];
+const results = new Results('editor', 'what the extension costs the editor: activation, first use, sizes');
 
 function setUp(): void {
   mkdirSync(trivialRoot, { recursive: true });
@@ -171,20 +173,33 @@ function measureActivation(): void {
   }
   const activation = closed.map((s) => s.activationMs);
   const b = med(base);
-  const row = (label: string, xs: number[], ratio = true) =>
-    `   ${label.padEnd(62)}${ms(med(xs))}${ms(p90(xs))}${ratio ? `${(med(xs) / b).toFixed(1)}×`.padStart(9) : ''}`;
+  const baseline = baselineOf(ms(b).trim(), 'trivial extension, one command');
+  const row = (label: string, xs: number[], ratio = true) => {
+    const r = `${(med(xs) / b).toFixed(1)}×`;
+    results.row(`${label} (median)`, ms(med(xs)).trim(), ratio ? { baseline, ratio: r, note: `p90 ${ms(p90(xs)).trim()}` } : { note: `p90 ${ms(p90(xs)).trim()}` });
+    return `   ${label.padEnd(62)}${ms(med(xs))}${ms(p90(xs))}${ratio ? r.padStart(9) : ''}`;
+  };
   const target = (xs: number[]) => (med(xs) < TARGET_ACTIVATION_MS ? 'PASS' : 'FAIL');
+  results.startSection('activation: require + activate()');
   console.log(`   ${'activation: require + activate()'.padEnd(62)}${'median'.padStart(9)}${'p90'.padStart(9)}${'ratio'.padStart(9)}`);
-  console.log(row('trivial extension, one command (baseline)', base, false));
+  console.log(`   ${'trivial extension, one command (baseline)'.padEnd(62)}${ms(b)}${ms(p90(base))}`);
   console.log(row('clawker, no Clawker file open (workspaceContains)', activation));
   console.log(row('clawker, .clawker.yaml open (onLanguage: starts the client)', open));
-  console.log(`   target: median < ${TARGET_ACTIVATION_MS} ms: ${target(activation)} (no file open), ${target(open)} (file open)`);
+  const targetLine = `target: median < ${TARGET_ACTIVATION_MS} ms: ${target(activation)} (no file open), ${target(open)} (file open)`;
+  console.log(`   ${targetLine}`);
+  results.note(targetLine);
   const first = closed[0]!;
   const ownFiles = first.loaded.filter((f) => f.startsWith(dist)).map((f) => f.slice(dist.length + 1));
   const lazyAtActivation = ownFiles.filter((f) => f === 'editorCore.js' || f === 'languageClientStart.js');
   const files = `${first.loaded.length} file${first.loaded.length === 1 ? '' : 's'}`;
-  console.log(`   loaded by activation (no file open): ${files} (${ownFiles.join(', ')}); processes started: ${first.spawned.length ? first.spawned.join(', ') : 'none'}`);
-  if (lazyAtActivation.length) console.log(`   NOTE: ${lazyAtActivation.join(' and ')} loaded during activation: not lazy`);
+  const loadedLine = `loaded by activation (no file open): ${files} (${ownFiles.join(', ')}); processes started: ${first.spawned.length ? first.spawned.join(', ') : 'none'}`;
+  console.log(`   ${loadedLine}`);
+  results.note(loadedLine);
+  if (lazyAtActivation.length) {
+    console.log(`   NOTE: ${lazyAtActivation.join(' and ')} loaded during activation: not lazy`);
+    results.note(`NOTE: ${lazyAtActivation.join(' and ')} loaded during activation: not lazy`);
+  }
+  results.startSection('first use, after activation (no target)');
   console.log('   first use, after activation (no target):');
   console.log(row('editorCore(): require dist/editorCore.js', core, false));
   console.log(row('language client: require dist/languageClientStart.js', client, false));
@@ -243,16 +258,26 @@ function packagedVsix(): string {
 }
 
 function measureSizes(): void {
+  results.startSection('sizes (exact, so no baseline)');
   console.log('   sizes (exact, so no baseline):');
-  for (const name of ['extension.js', 'editorCore.js', 'languageClientStart.js']) console.log(`   ${`dist/${name} (production build)`.padEnd(62)}${kb(statSync(join(dist, name)).size)}`);
+  for (const name of ['extension.js', 'editorCore.js', 'languageClientStart.js']) {
+    const size = kb(statSync(join(dist, name)).size);
+    console.log(`   ${`dist/${name} (production build)`.padEnd(62)}${size}`);
+    results.row(`dist/${name} (production build)`, size.trim());
+  }
   const vsix = packagedVsix();
   const entries = zipEntries(readFileSync(vsix));
   const largest = [...entries].sort((a, b) => b.size - a.size).slice(0, 3);
   const size = statSync(vsix).size;
   const top = largest.reduce((sum, e) => sum + e.size, 0);
+  const ratio = `${(size / top).toFixed(2)}×`;
   console.log(`   ${`dist/clawker.vsix, ${entries.length} entries`.padEnd(62)}${kb(size)}`);
   for (const e of largest) console.log(`     ${e.name.replace(/^extension\//, '').padEnd(60)}${kb(e.size)} (${kb(e.compressed).trim()} compressed)`);
-  console.log(`   vsix / its three largest files uncompressed: ${(size / top).toFixed(2)}×`);
+  console.log(`   vsix / its three largest files uncompressed (${kb(top).trim()}): ${ratio}`);
+  results.row(`dist/clawker.vsix, ${entries.length} entries`, kb(size).trim(), {
+    baseline: baselineOf(kb(top).trim(), `its three largest files uncompressed: ${largest.map((e) => e.name.replace(/^extension\//, '')).join(', ')}`),
+    ratio,
+  });
 }
 
 // ---- the run -----------------------------------------------------------------------------------
@@ -275,6 +300,7 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
+if (!failures.length) results.save();
 if (failures.length) {
   console.error(`bench/editor could not measure:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
   process.exit(1);

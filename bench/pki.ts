@@ -9,6 +9,7 @@ import { randomBytes, sign } from 'node:crypto';
 import { createCertificateAuthority } from '../src/core/pki/authority';
 import { createLeafKey, issueDomainCertificate, issueDomainCertificates } from '../src/core/pki/domainCertificate';
 import { generateP256KeyPair } from '../src/core/pki/keys';
+import { baselineOf, Results } from './lib/results';
 import { machine, median, time } from './lib/timing';
 
 const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 100);
@@ -59,12 +60,24 @@ for (let run = 0; run < RUNS + WARMUP; run++) {
   }
 }
 const base = median(baseline);
-const row = (label: string, ms: number) => `  ${label.padEnd(52)}${ms.toFixed(2).padStart(8)} ms   ${(ms / base).toFixed(1)}× baseline`;
+const results = new Results('pki', `domain certificates for ${DOMAINS} destinations`);
+const baseFigure = `${base.toFixed(2)} ms`;
+const row = (label: string, ms: number): string => {
+  const figure = `${ms.toFixed(2)} ms`;
+  const ratio = `${(ms / base).toFixed(1)}×`;
+  results.row(label, figure, { baseline: baselineOf(baseFigure, 'one P-256 key pair, Node crypto'), ratio });
+  return `  ${label.padEnd(52)}${figure.padStart(11)}   ${ratio} baseline`;
+};
 console.log(`bench/pki — ${DOMAINS} destinations, median of ${RUNS} runs on ${machine()}`);
-console.log(`  ${'one P-256 key pair, Node crypto (baseline)'.padEnd(52)}${base.toFixed(2).padStart(8)} ms`);
+console.log(`  ${'one P-256 key pair, Node crypto (baseline)'.padEnd(52)}${baseFigure.padStart(11)}`);
 console.log(row('create the CA (key pair + self-signed certificate)', median(createCa)));
 console.log(row(`${DOMAINS} bare ECDSA-SHA256 signatures (the floor)`, median(signaturesOnly)));
 console.log(row(`issue ${DOMAINS} certificates, shared leaf key`, median(shared)));
 console.log(row(`issue ${DOMAINS} certificates, a fresh key each`, median(freshKeys)));
-console.log(`  per certificate, shared leaf key: ${((median(shared) / DOMAINS) * 1000).toFixed(0)} µs`);
-console.log(`  target < ${TARGET_MS} ms for ${DOMAINS} certificates: ${median(shared) < TARGET_MS ? 'met' : 'MISSED'}`);
+const perCertificate = `per certificate, shared leaf key: ${((median(shared) / DOMAINS) * 1000).toFixed(0)} µs`;
+const target = `target < ${TARGET_MS} ms for ${DOMAINS} certificates: ${median(shared) < TARGET_MS ? 'met' : 'MISSED'}`;
+console.log(`  ${perCertificate}`);
+console.log(`  ${target}`);
+results.note(perCertificate);
+results.note(target);
+results.save();

@@ -12,6 +12,7 @@ import { createLeafKey, issueDomainCertificates } from '../src/core/pki/domainCe
 import { generateP256KeyPair } from '../src/core/pki/keys';
 import { Policy } from '../src/core/policy/policy';
 import { renderAll } from '../src/core/render/renderAll';
+import { baselineOf, Results } from './lib/results';
 import { machine, medianTime } from './lib/timing';
 
 const SIZES = [1, 100, 1000, 10_000];
@@ -43,8 +44,11 @@ function projectFile(rules: number): string {
 }
 
 
+const rules = (n: number): string => `${n.toLocaleString('en')} rule${n === 1 ? '' : 's'}`;
+const results = new Results('policy', 'validate + compile + render a policy; domain certificates');
 console.log(`bench/policy — median of runs on ${machine()}`);
 console.log('  rules   yaml parse (baseline)   validate+compile           render                      total      growth per 10×');
+let previous: { size: number; total: string } | undefined;
 let previousTotal: number | undefined;
 let total10k = 0;
 for (const size of SIZES) {
@@ -59,17 +63,38 @@ for (const size of SIZES) {
   const total = compile + render;
   if (size === 10_000) total10k = total;
   const growth = previousTotal ? `${(total / previousTotal).toFixed(1)}×` : '—';
+  const f = { base: `${baseline.toFixed(1)} ms`, compile: `${compile.toFixed(1)} ms`, render: `${render.toFixed(1)} ms`, total: `${total.toFixed(1)} ms` };
+  const compileRatio = `${(compile / baseline).toFixed(1)}×`;
+  const renderRatio = `${(render / baseline).toFixed(1)}×`;
   console.log(
-    `  ${String(size).padStart(6)}  ${baseline.toFixed(1).padStart(8)} ms            ${compile.toFixed(1).padStart(8)} ms (${(compile / baseline).toFixed(1)}× base)   ${render.toFixed(1).padStart(8)} ms (${(render / baseline).toFixed(1)}× base)   ${total.toFixed(1).padStart(8)} ms   ${growth}`,
+    `  ${String(size).padStart(6)}  ${f.base.padStart(11)}            ${f.compile.padStart(11)} (${compileRatio} base)   ${f.render.padStart(11)} (${renderRatio} base)   ${f.total.padStart(11)}   ${growth}`,
+  );
+  const base = baselineOf(f.base, `YAML parse of the same file`);
+  results.row(`validate + compile, ${rules(size)}`, f.compile, { baseline: base, ratio: compileRatio });
+  results.row(`render (Envoy, Corefile, BPF entries), ${rules(size)}`, f.render, { baseline: base, ratio: renderRatio });
+  results.row(
+    `total, ${rules(size)}`,
+    f.total,
+    previous ? { baseline: baselineOf(previous.total, `total, ${rules(previous.size)}`), ratio: growth, note: 'growth per 10× rules: ~10 is linear' } : {},
   );
   previousTotal = total;
+  previous = { size, total: f.total };
 }
-console.log(`  target: 10,000 rules under ${TARGET_10K_MS} ms: ${total10k < TARGET_10K_MS ? 'met' : 'MISSED'} (${total10k.toFixed(0)} ms)`);
+const target10k = `target: 10,000 rules under ${TARGET_10K_MS} ms: ${total10k < TARGET_10K_MS ? 'met' : 'MISSED'} (${total10k.toFixed(0)} ms)`;
+console.log(`  ${target10k}`);
+results.note(target10k);
 
 const ca = createCertificateAuthority();
 const leafKey = createLeafKey();
 const domains = Array.from({ length: 100 }, (_, i) => (i % 4 === 0 ? `.wild${i}.example.com` : `svc${i}.example.com`));
 const oneKey = medianTime(() => generateP256KeyPair(), 7);
 const certs = medianTime(() => issueDomainCertificates(ca, leafKey, domains), 7);
-console.log(`  one P-256 key pair (baseline) ${oneKey.toFixed(2)} ms; 100 certificates, shared leaf key ${certs.toFixed(1)} ms (${(certs / oneKey).toFixed(0)}× baseline)`);
-console.log(`  target: 100 certificates under ${TARGET_CERTS_MS} ms: ${certs < TARGET_CERTS_MS ? 'met' : 'MISSED'}`);
+const keyFigure = `${oneKey.toFixed(2)} ms`;
+const certFigure = `${certs.toFixed(1)} ms`;
+const certRatio = `${(certs / oneKey).toFixed(0)}×`;
+console.log(`  one P-256 key pair (baseline) ${keyFigure}; 100 certificates, shared leaf key ${certFigure} (${certRatio} baseline)`);
+results.row('100 certificates, shared leaf key', certFigure, { baseline: baselineOf(keyFigure, 'one P-256 key pair'), ratio: certRatio });
+const targetCerts = `target: 100 certificates under ${TARGET_CERTS_MS} ms: ${certs < TARGET_CERTS_MS ? 'met' : 'MISSED'}`;
+console.log(`  ${targetCerts}`);
+results.note(targetCerts);
+results.save();

@@ -7,6 +7,7 @@
 import { load } from 'js-yaml';
 import { parse } from 'yaml';
 import { loadProject } from '../src/core/config/load';
+import { baselineOf, Results } from './lib/results';
 import { machine, median, time } from './lib/timing';
 
 const RULES = Number(process.env.BENCH_RULES ?? 2000);
@@ -60,11 +61,22 @@ texts.forEach((text, run) => {
   }
 });
 const base = median(baseline);
-const row = (label: string, ms: number) => `  ${label.padEnd(40)}${ms.toFixed(1).padStart(7)} ms   ${(ms / base).toFixed(2)}× baseline`;
+const results = new Results('validate', `validate a ${RULES}-rule .clawker.yaml`);
+const baseFigure = `${base.toFixed(1)} ms`;
+const row = (label: string, ms: number): string => {
+  const figure = `${ms.toFixed(1)} ms`;
+  const ratio = `${(ms / base).toFixed(2)}×`;
+  results.row(label, figure, { baseline: baselineOf(baseFigure, 'bare YAML parse, js-yaml'), ratio });
+  return `  ${label.padEnd(40)}${figure.padStart(10)}   ${ratio} baseline`;
+};
 const lines = texts[0]!.split('\n').length;
 console.log(`bench/validate — ${RULES} rules, ${lines} lines, median of ${RUNS} runs on ${machine()}`);
-console.log(`  ${'bare YAML parse, js-yaml (baseline)'.padEnd(40)}${base.toFixed(1).padStart(7)} ms`);
+console.log(`  ${'bare YAML parse, js-yaml (baseline)'.padEnd(40)}${baseFigure.padStart(10)}`);
 console.log(row('bare YAML parse, yaml Document API', median(documentApi)));
 console.log(row('clawker validate, new file (cold)', median(cold)));
 console.log(row('clawker validate, same file again (warm)', median(warm)));
-console.log(`  target < ${TARGET_MS} ms (cold): ${median(cold) < TARGET_MS ? 'met' : 'MISSED'}`);
+const target = `target < ${TARGET_MS} ms (cold): ${median(cold) < TARGET_MS ? 'met' : 'MISSED'}`;
+console.log(`  ${target}`);
+results.note(`${RULES} rules, ${lines} lines, median of ${RUNS} runs`);
+results.note(target);
+results.save();
