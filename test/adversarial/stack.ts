@@ -14,7 +14,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { agentContainerSpec, DEFAULT_PROJECT_SETTINGS } from '../../src/core/stack/agentSpec';
 import { agentsCgroupParent } from '../../src/core/stack/cgroupPaths';
@@ -24,7 +23,7 @@ import { ensurePythonImage, PY_IMAGE } from '../e2e/datapath-testbed';
 import { AGENT_PY } from '../e2e/firewall-agent-script';
 import { ensureEnvoyStandinImage, envoyRecords, type EnvoyRecord, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
 import { ATTACK_PY } from './attack-script';
 
 export type Json = Record<string, unknown>;
@@ -51,20 +50,7 @@ export interface DatapathStats {
 
 const CGROUP_HIERARCHIES = ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc'];
 
-export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+export const waitUntil = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000, everyMs = 100): Promise<T> => pollUntil(what, fn, timeoutMs, everyMs);
 
 export class AdversarialStack {
   readonly names = stackNames(`clawker-adv-${process.pid}`);

@@ -23,7 +23,7 @@ import { stackNames } from '../../src/core/stack/stackNames';
 import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { ensureEnvoyStandinImage, TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, requireTestbed, ROOT, run, runOk } from './testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, requireTestbed, ROOT, run, runOk } from './testbed';
 
 const names = stackNames(`clawker-e2e-dnsx-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
@@ -131,20 +131,7 @@ async function agentDns(...args: string[]): Promise<Record<string, unknown>> {
 
 const ask = (name: string, type: string) => agentDns('ask', status.network.coredns, name, type);
 
-async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+const waitUntil = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000, everyMs = 200): Promise<T> => pollUntil(what, fn, timeoutMs, everyMs);
 
 async function dnsEvents(): Promise<Record<string, unknown>[]> {
   const out = await cliOk('firewall', 'events', '--json', '--tail', '5000');

@@ -24,7 +24,7 @@ import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { AGENT_PY } from './firewall-agent-script';
 import { ensureEnvoyStandinImage, envoyRecords, type EnvoyRecord, TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, requireTestbed, ROOT, run, runOk } from './testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, requireTestbed, ROOT, run, runOk } from './testbed';
 
 const names = stackNames(`clawker-e2e-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
@@ -80,20 +80,7 @@ async function agent(...args: string[]): Promise<Record<string, unknown>> {
   }
 }
 
-async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+const waitUntil = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000, everyMs = 100): Promise<T> => pollUntil(what, fn, timeoutMs, everyMs);
 
 const proxy = (): Promise<EnvoyRecord[]> => envoyRecords(names.envoy);
 const connsSince = async (n: number): Promise<EnvoyRecord[]> => (await proxy()).filter((r) => r.kind === 'conn').slice(n);

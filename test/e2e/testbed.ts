@@ -252,3 +252,22 @@ export async function sweepStale(): Promise<void> {
     if (m && !pidAlive(Number(m[1]))) rmSync(join(BPFFS_DIR, entry), { recursive: true, force: true });
   }
 }
+
+/**
+ * Polls `probe` until it returns a value (not undefined), every `everyMs`; after `timeoutMs` fails
+ * with `what` and the probe's last error. The suites' one way of waiting for the real stack.
+ */
+export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

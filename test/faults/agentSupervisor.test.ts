@@ -20,7 +20,7 @@ import { stackNames } from '../../src/core/stack/stackNames';
 import { stopHostProxy } from '../../src/platform/hostProxyLauncher';
 import { ensureEnvoyStandinImage, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BASE_IMAGE, BPFFS_DIR, cgroup2DirOfPid, clawker, type ClawkerResult, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
+import { BASE_IMAGE, BPFFS_DIR, cgroup2DirOfPid, clawker, type ClawkerResult, pollUntil, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
 import { LOAD_PY, type LoadRecord } from './loadLoop';
 
 const names = stackNames(`clawker-e2e-fsup-${process.pid}`);
@@ -63,15 +63,7 @@ async function cliOk(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(everyMs);
-  }
-}
+const waitUntil = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> => pollUntil(what, fn, timeoutMs, everyMs);
 
 const records = (tag: string): LoadRecord[] => {
   const file = join(workspace, `${tag}.jsonl`);

@@ -30,7 +30,7 @@ import { RuleStore } from '../../src/platform/ruleStore';
 import { ensurePythonImage, PY_IMAGE } from '../e2e/datapath-testbed';
 import { ensureEnvoyStandinImage, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
 import { LOAD_PY, type LoadRecord } from './loadLoop';
 
 const names = stackNames(`clawker-e2e-faults-${process.pid}`);
@@ -82,20 +82,7 @@ async function fwStatus(): Promise<Status | undefined> {
   }
 }
 
-async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+const waitUntil = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 200): Promise<T> => pollUntil(what, fn, timeoutMs, everyMs);
 
 const devEnrolled = async (): Promise<true | undefined> => ((await fwStatus())?.agents.find((a) => a.agent === 'dev')?.state === 'enrolled' ? true : undefined);
 

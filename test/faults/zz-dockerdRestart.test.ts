@@ -25,7 +25,6 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { agentContainerSpec, DEFAULT_PROJECT_SETTINGS } from '../../src/core/stack/agentSpec';
 import { agentsCgroupParent } from '../../src/core/stack/cgroupPaths';
@@ -34,7 +33,7 @@ import { stackNames } from '../../src/core/stack/stackNames';
 import { ensurePythonImage, PY_IMAGE } from '../e2e/datapath-testbed';
 import { ensureEnvoyStandinImage, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BPFFS_DIR, bpftool, cgroup2MountPoint, clawker, type ClawkerResult, E2E_PID_LABEL, findExecutable, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
+import { BPFFS_DIR, bpftool, cgroup2MountPoint, clawker, type ClawkerResult, E2E_PID_LABEL, findExecutable, pollUntil, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
 import { LOAD_PY, type LoadRecord } from './loadLoop';
 
 const names = stackNames(`clawker-e2e-fdockerd-${process.pid}`);
@@ -68,20 +67,7 @@ function env(): NodeJS.ProcessEnv {
 
 const cli = (...args: string[]): Promise<ClawkerResult> => clawker(args, { env: env(), cwd: agentDir });
 
-async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+const waitUntil = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> => pollUntil(what, fn, timeoutMs, everyMs);
 
 async function fwStatus(): Promise<Status | undefined> {
   const r = await cli('firewall', 'status', '--json');
