@@ -255,14 +255,22 @@ describe('the Docker daemon restarts under load', { timeout: 900_000 }, () => {
 
     // Egress returns.
     await waitUntil('service back', async () => goodRoundAfter(upAt), 60_000, 250);
+    // When Docker restarted the agent: read now, before the loop ends (its exit may be followed by
+    // another restart under the restart policy, which would move StartedAt past its enrolment).
+    const agentStarted = Date.parse((await docker.getContainer(agentName).inspect()).State.StartedAt) / 1000;
     writeFileSync(join(agentDir, 'load.stop'), '');
     await waitUntil('the loop stopped', async () => (records().some((r) => (r.op as string) === 'done') ? true : undefined), 20_000);
     const all = records().filter((r) => (r.op as string) !== 'done');
 
     // Offline until enrolled: every attempt of the restarted agent before the enrollment failed (how
     // many there were depends on which container Docker started first; the count is printed).
-    const audit = (await cli('firewall', 'events', '--json', '--tail', '5000')).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { time: string; source: string; message?: string; agent?: string });
-    const agentStarted = Date.parse((await docker.getContainer(agentName).inspect()).State.StartedAt) / 1000;
+    // From the log files themselves: the load loop's kernel events can push the enrolment out of any tail.
+    const audit = ['egress.jsonl.1', 'egress.jsonl']
+      .map((f) => join(dataDir, 'events', f))
+      .filter((f) => existsSync(f))
+      .flatMap((f) => readFileSync(f, 'utf8').split('\n'))
+      .filter((l) => l.includes('"source":"controlplane"'))
+      .map((l) => JSON.parse(l) as { time: string; source: string; message?: string; agent?: string });
     assert.ok(agentStarted > downAt, 'Docker restarted the agent');
     // Its enrolment: the first after this container started (a new cgroup needs a new one).
     const enrolled = audit.filter((e) => e.source === 'controlplane' && e.agent === 'dev' && /enrolled/.test(e.message ?? '') && Date.parse(e.time) / 1000 >= agentStarted - 0.05);
