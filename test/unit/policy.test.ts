@@ -198,3 +198,13 @@ describe('request paths: slashes merged, anything that could decode differently 
   test('nothing else is decoded: /v1/%63hat is not /v1/chat', () => assert.equal(verdict(policy, 'https://api.example.com/v1/%63hat'), 'deny'));
   test('the query string is not part of the match', () => assert.equal(verdict(policy, 'https://api.example.com/v1/chat?x=/../admin'), 'allow'));
 });
+
+describe('a port that is no number', () => {
+  test('NaN is in no rule range: no rule governs it and the request is denied', () => {
+    const policy = policyOf('security:\n  firewall:\n    add_domains: [github.com]\n    rules:\n      - dst: github.com\n        proto: tcp\n        port: "1-65535"\n        action: allow\n');
+    assert.notEqual(policy.ruleFor({ host: 'github.com', port: 443, transport: 'https' }), undefined, 'the control: 443 has its rule');
+    assert.equal(policy.ruleFor({ host: 'github.com', port: Number.NaN, transport: 'https' }), undefined);
+    assert.equal(policy.ruleFor({ host: 'github.com', port: Number.NaN, transport: 'tcp' }), undefined);
+    assert.equal(policy.decide({ host: 'github.com', port: Number.NaN, transport: 'https', path: '/', method: 'GET' }).verdict, 'deny');
+  });
+});

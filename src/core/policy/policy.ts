@@ -128,7 +128,8 @@ export class Policy {
     let bestScore = -1;
     for (const rule of this.rulesCovering(request.host)) {
       if (!carries(rule.proto, request.transport)) continue;
-      if (request.port < rule.port.lo || request.port > rule.port.hi) continue;
+      // Written so that a port that is no number (NaN) is in no range: fail closed (found by fuzzing).
+      if (!(request.port >= rule.port.lo && request.port <= rule.port.hi)) continue;
       const score = hostSpecificity(rule, request.host);
       if (score < 0) continue;
       if (score > bestScore || (score === bestScore && rule.action === 'deny' && best?.action !== 'deny')) {
