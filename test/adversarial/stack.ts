@@ -23,7 +23,7 @@ import { ensurePythonImage, PY_IMAGE } from '../e2e/datapath-testbed';
 import { AGENT_PY } from '../e2e/firewall-agent-script';
 import { ensureEnvoyStandinImage, envoyRecords, type EnvoyRecord, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from '../e2e/testbed';
 import { ATTACK_PY } from './attack-script';
 
 export type Json = Record<string, unknown>;
@@ -47,8 +47,6 @@ export interface DatapathStats {
   eventsDrops: number;
   ratelimitDrops: Record<string, number>;
 }
-
-const CGROUP_HIERARCHIES = ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc'];
 
 export const waitUntil = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000, everyMs = 100): Promise<T> => pollUntil(what, fn, timeoutMs, everyMs);
 
@@ -80,13 +78,7 @@ export class AdversarialStack {
     const images = this.images!;
     return {
       ...process.env,
-      CLAWKER_DATA_DIR: this.dataDir,
-      CLAWKER_STACK: this.names.prefix,
-      CLAWKER_PIN_DIR: this.pinDir,
-      CLAWKER_SETTINGS: this.settings,
-      CLAWKER_ENVOY_IMAGE: images.envoy,
-      CLAWKER_COREDNS_IMAGE: images.coredns,
-      CLAWKER_CONTROLPLANE_IMAGE: images.controlplane,
+      ...testStackEnv({ dataDir: this.dataDir, stack: this.names.prefix, pinDir: this.pinDir, settings: this.settings, images }),
       CLAWKER_DRAIN_AFTER_MS: '600000',
     };
   }
@@ -199,10 +191,7 @@ export class AdversarialStack {
     await run('docker', ['network', 'rm', this.names.network]);
     await this.inet.stop();
     rmSync(this.pinDir, { recursive: true, force: true });
-    for (const h of CGROUP_HIERARCHIES) {
-      const dir = join('/sys/fs/cgroup', h, this.names.agentsCgroup);
-      if (existsSync(dir)) await run('rmdir', [dir]);
-    }
+    await removeCgroupDirs(this.names.agentsCgroup);
     rmSync(this.dataDir, { recursive: true, force: true });
     rmSync(this.scriptsDir, { recursive: true, force: true });
   }

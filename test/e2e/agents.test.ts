@@ -23,7 +23,7 @@ import { loadOrCreateCa } from '../../src/platform/caStore';
 import { stopHostProxy } from '../../src/platform/hostProxyLauncher';
 import { TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BASE_IMAGE, BPFFS_DIR, clawker, type ClawkerResult, requireTestbed, ROOT, run, runOk } from './testbed';
+import { BASE_IMAGE, BPFFS_DIR, clawker, type ClawkerResult, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from './testbed';
 
 const names = stackNames(`clawker-e2e-ag-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
@@ -45,13 +45,7 @@ function env(): NodeJS.ProcessEnv {
   return {
     ...process.env,
     HOME: home, // the host proxy asks git for credentials with this HOME (credential.helper store)
-    CLAWKER_DATA_DIR: dataDir,
-    CLAWKER_STACK: names.prefix,
-    CLAWKER_PIN_DIR: pinDir,
-    CLAWKER_SETTINGS: settings,
-    CLAWKER_ENVOY_IMAGE: images.envoy,
-    CLAWKER_COREDNS_IMAGE: images.coredns,
-    CLAWKER_CONTROLPLANE_IMAGE: images.controlplane,
+    ...testStackEnv({ dataDir, stack: names.prefix, pinDir, settings, images }),
     CLAWKER_BASE_IMAGE: BASE_IMAGE,
     CLAWKER_AGENT_IMAGE: AGENT_IMAGE,
     CLAWKER_DRAIN_AFTER_MS: '600000',
@@ -153,10 +147,7 @@ after(async () => {
   await inet.stop();
   await stopHostProxy(dataDir).catch(() => false);
   rmSync(pinDir, { recursive: true, force: true });
-  for (const h of ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc']) {
-    const dir = join('/sys/fs/cgroup', h, names.agentsCgroup);
-    if (existsSync(dir)) await run('rmdir', [dir]);
-  }
+  await removeCgroupDirs(names.agentsCgroup);
   await run('docker', ['rmi', AGENT_IMAGE]);
   for (const d of [dataDir, home, workspace]) rmSync(d, { recursive: true, force: true });
 });

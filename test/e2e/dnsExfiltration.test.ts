@@ -10,7 +10,7 @@
  * long label are forwarded (the resolver sees them) and the burst is answered in full.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,7 +23,7 @@ import { stackNames } from '../../src/core/stack/stackNames';
 import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { ensureEnvoyStandinImage, TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, requireTestbed, ROOT, run, runOk } from './testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from './testbed';
 
 const names = stackNames(`clawker-e2e-dnsx-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
@@ -99,13 +99,7 @@ const RCODE = { NOERROR: 0, NXDOMAIN: 3, REFUSED: 5 } as const;
 function env(): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    CLAWKER_DATA_DIR: dataDir,
-    CLAWKER_STACK: names.prefix,
-    CLAWKER_PIN_DIR: pinDir,
-    CLAWKER_SETTINGS: settings,
-    CLAWKER_ENVOY_IMAGE: images.envoy,
-    CLAWKER_COREDNS_IMAGE: images.coredns,
-    CLAWKER_CONTROLPLANE_IMAGE: images.controlplane,
+    ...testStackEnv({ dataDir, stack: names.prefix, pinDir, settings, images }),
     CLAWKER_DRAIN_AFTER_MS: '600000',
     CLAWKER_HEAL_AFTER_MS: '6000',
   };
@@ -201,10 +195,7 @@ describe('DNS exfiltration defences, end to end (firewall up with default settin
     await run('docker', ['network', 'rm', names.network]);
     await inet.stop();
     rmSync(pinDir, { recursive: true, force: true });
-    for (const h of ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc']) {
-      const dir = join('/sys/fs/cgroup', h, names.agentsCgroup);
-      if (existsSync(dir)) await run('rmdir', [dir]);
-    }
+    await removeCgroupDirs(names.agentsCgroup);
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(scriptsDir, { recursive: true, force: true });
   });

@@ -24,7 +24,7 @@ import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { AGENT_PY } from './firewall-agent-script';
 import { ensureEnvoyStandinImage, envoyRecords, type EnvoyRecord, TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, requireTestbed, ROOT, run, runOk } from './testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from './testbed';
 
 const names = stackNames(`clawker-e2e-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
@@ -43,13 +43,7 @@ const HOST = { allowed: 10, literal: 20, blocked: 30, added: 40 } as const;
 function env(): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    CLAWKER_DATA_DIR: dataDir,
-    CLAWKER_STACK: names.prefix,
-    CLAWKER_PIN_DIR: pinDir,
-    CLAWKER_SETTINGS: settings,
-    CLAWKER_ENVOY_IMAGE: images.envoy,
-    CLAWKER_COREDNS_IMAGE: images.coredns,
-    CLAWKER_CONTROLPLANE_IMAGE: images.controlplane,
+    ...testStackEnv({ dataDir, stack: names.prefix, pinDir, settings, images }),
     CLAWKER_DRAIN_AFTER_MS: '600000',
     CLAWKER_HEAL_AFTER_MS: '6000',
   };
@@ -137,10 +131,7 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
     await run('docker', ['network', 'rm', names.network]);
     await inet.stop();
     rmSync(pinDir, { recursive: true, force: true });
-    for (const h of ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc']) {
-      const dir = join('/sys/fs/cgroup', h, names.agentsCgroup);
-      if (existsSync(dir)) await run('rmdir', [dir]);
-    }
+    await removeCgroupDirs(names.agentsCgroup);
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(scriptsDir, { recursive: true, force: true });
   });

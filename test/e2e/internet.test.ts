@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -31,7 +31,7 @@ import {
   TestInternet, waitForEnvoyRecord, writeEnvoyDir,
 } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, clawker, E2E_PID_LABEL, removeContainer, requireTestbed, ROOT, run, runOk, sweepStale, uniqueName } from './testbed';
+import { BPFFS_DIR, clawker, E2E_PID_LABEL, removeCgroupDirs, removeContainer, requireTestbed, ROOT, run, runOk, sweepStale, testStackEnv, uniqueName } from './testbed';
 
 /** What a test container does: one command per run, one JSON result on stdout. */
 const PROBE_PY = String.raw`
@@ -701,8 +701,9 @@ security:
     const cli = (...args: string[]) =>
       clawker(args, {
         env: {
-          ...process.env, CLAWKER_DATA_DIR: dataDir, CLAWKER_STACK: names.prefix, CLAWKER_PIN_DIR: pinDir, CLAWKER_SETTINGS: settings,
-          CLAWKER_ENVOY_IMAGE: envoyImage, CLAWKER_COREDNS_IMAGE: images.coredns, CLAWKER_CONTROLPLANE_IMAGE: images.controlplane, CLAWKER_DRAIN_AFTER_MS: '600000',
+          ...process.env,
+          ...testStackEnv({ dataDir, stack: names.prefix, pinDir, settings, images: { ...images, envoy: envoyImage } }),
+          CLAWKER_DRAIN_AFTER_MS: '600000',
         },
       });
     const cliOk = async (...args: string[]) => {
@@ -754,10 +755,7 @@ security:
       for (const n of [agent, names.controlplane, names.envoy, names.coredns]) if (n) await run('docker', ['rm', '-f', n]);
       await run('docker', ['network', 'rm', names.network]);
       rmSync(pinDir, { recursive: true, force: true });
-      for (const h of ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc']) {
-        const dir = join('/sys/fs/cgroup', h, names.agentsCgroup);
-        if (existsSync(dir)) await run('rmdir', [dir]);
-      }
+      await removeCgroupDirs(names.agentsCgroup);
       rmSync(dataDir, { recursive: true, force: true });
       rmSync(agentDir, { recursive: true, force: true });
     });

@@ -271,3 +271,44 @@ export async function pollUntil<T>(what: string, probe: () => Promise<T | undefi
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** Every mounted cgroup hierarchy (the v2 mount and v1 controllers; their names differ between machines). */
+export function cgroupHierarchies(): string[] {
+  return existsSync(CGROUP_ROOT) ? readdirSync(CGROUP_ROOT).map((h) => join(CGROUP_ROOT, h)) : [];
+}
+
+/**
+ * Removes the cgroup directory `cgroup` (e.g. a stack's agents cgroup) from every hierarchy it was
+ * made in; returns the ones still there afterwards, each with why.
+ */
+export async function removeCgroupDirs(cgroup: string): Promise<string[]> {
+  const left: string[] = [];
+  for (const h of cgroupHierarchies()) {
+    const dir = join(h, cgroup);
+    if (!existsSync(dir)) continue;
+    const r = await run('rmdir', [dir]);
+    if (r.code !== 0 && existsSync(dir)) left.push(`rmdir ${dir}: ${r.stderr.trim()}`);
+  }
+  return left;
+}
+
+/** The environment that points the CLI (and the control plane it starts) at a test's own stack. */
+export function testStackEnv(o: {
+  readonly dataDir: string;
+  readonly stack: string;
+  readonly pinDir: string;
+  readonly settings: string;
+  readonly images: { readonly envoy: string; readonly coredns: string; readonly controlplane: string };
+}): Record<string, string> {
+  return {
+    CLAWKER_DATA_DIR: o.dataDir,
+    CLAWKER_STACK: o.stack,
+    CLAWKER_PIN_DIR: o.pinDir,
+    CLAWKER_SETTINGS: o.settings,
+    CLAWKER_ENVOY_IMAGE: o.images.envoy,
+    CLAWKER_COREDNS_IMAGE: o.images.coredns,
+    CLAWKER_CONTROLPLANE_IMAGE: o.images.controlplane,
+  };
+}

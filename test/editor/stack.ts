@@ -36,7 +36,7 @@ import { type StackNames, stackNames } from '../../src/core/stack/stackNames';
 import { sweepStaleNetworks } from '../e2e/datapath-testbed';
 import { ensureEnvoyStandinImage, sweepStaleInternetRoutes, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BASE_IMAGE, BPFFS_DIR, clawker, type ClawkerResult, pidAlive, requireTestbed, run, runOk, sweepStale } from '../e2e/testbed';
+import { BASE_IMAGE, BPFFS_DIR, cgroupHierarchies, clawker, type ClawkerResult, pidAlive, removeCgroupDirs, requireTestbed, run, runOk, sweepStale, testStackEnv } from '../e2e/testbed';
 
 /** What the flow test needs to know about the stack (STATE_DIR/stack.json). */
 export interface StackInfo {
@@ -64,9 +64,6 @@ export const PROJECT = 'editor-flow';
 export const AGENT = 'dev';
 /** Host numbers on the test internet. */
 const HOST = { allowed: 10, blocked: 30, learnA: 40, learnB: 41 } as const;
-const CGROUP_ROOT = '/sys/fs/cgroup';
-/** Every mounted hierarchy (v1 controllers and the v2 mount; their names differ between machines). */
-const cgroupHierarchies = (): string[] => (existsSync(CGROUP_ROOT) ? readdirSync(CGROUP_ROOT).map((h) => join(CGROUP_ROOT, h)) : []);
 
 const say = (line: string): void => void process.stdout.write(`[stack] ${line}\n`);
 
@@ -142,13 +139,7 @@ export class EditorStack {
     mkdirSync(this.dataDir, { recursive: true });
     const [images, envoy] = await phase('stack images + Envoy stand-in', () => Promise.all([ensureStackImages(), ensureEnvoyStandinImage()]));
     this.env = {
-      CLAWKER_DATA_DIR: this.dataDir,
-      CLAWKER_STACK: this.names.prefix,
-      CLAWKER_PIN_DIR: this.pinDir,
-      CLAWKER_SETTINGS: this.settings,
-      CLAWKER_ENVOY_IMAGE: envoy,
-      CLAWKER_COREDNS_IMAGE: images.coredns,
-      CLAWKER_CONTROLPLANE_IMAGE: images.controlplane,
+      ...testStackEnv({ dataDir: this.dataDir, stack: this.names.prefix, pinDir: this.pinDir, settings: this.settings, images: { ...images, envoy } }),
       CLAWKER_BASE_IMAGE: BASE_IMAGE,
       CLAWKER_AGENT_IMAGE: this.agentImage,
       // The stack stays up between the test's steps even when no agent runs for a while.
@@ -214,7 +205,7 @@ export class EditorStack {
     });
     errors.push(...(await this.inet.stop()));
     await attempt('pin dir', async () => rmSync(this.pinDir, { recursive: true, force: true }));
-    await attempt('agents cgroup', () => removeCgroupDirs(this.names.agentsCgroup));
+    await attempt('agents cgroup', () => removeCgroupDirsOrFail(this.names.agentsCgroup));
     await attempt('agent image', async () => {
       const r = await run('docker', ['image', 'rm', this.agentImage]);
       if (r.code !== 0 && !/No such image/i.test(r.stderr)) throw new Error(r.stderr.trim());
@@ -232,13 +223,10 @@ async function removeContainersNamed(match: (name: string) => boolean): Promise<
   }
 }
 
-async function removeCgroupDirs(cgroup: string): Promise<void> {
-  for (const h of cgroupHierarchies()) {
-    const dir = join(h, cgroup);
-    if (!existsSync(dir)) continue;
-    const r = await run('rmdir', [dir]);
-    if (r.code !== 0 && existsSync(dir)) throw new Error(`rmdir ${dir}: ${r.stderr.trim()}`);
-  }
+/** The stack's teardown must leave no cgroup behind: what could not be removed is an error. */
+async function removeCgroupDirsOrFail(cgroup: string): Promise<void> {
+  const left = await removeCgroupDirs(cgroup);
+  if (left.length) throw new Error(left.join('; '));
 }
 
 // ---------------------------------------------------------------------------------------------

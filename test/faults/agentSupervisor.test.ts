@@ -20,7 +20,7 @@ import { stackNames } from '../../src/core/stack/stackNames';
 import { stopHostProxy } from '../../src/platform/hostProxyLauncher';
 import { ensureEnvoyStandinImage, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BASE_IMAGE, BPFFS_DIR, cgroup2DirOfPid, clawker, type ClawkerResult, pollUntil, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
+import { BASE_IMAGE, BPFFS_DIR, cgroup2DirOfPid, clawker, type ClawkerResult, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from '../e2e/testbed';
 import { LOAD_PY, type LoadRecord } from './loadLoop';
 
 const names = stackNames(`clawker-e2e-fsup-${process.pid}`);
@@ -42,13 +42,7 @@ function env(): NodeJS.ProcessEnv {
   return {
     ...process.env,
     HOME: home,
-    CLAWKER_DATA_DIR: dataDir,
-    CLAWKER_STACK: names.prefix,
-    CLAWKER_PIN_DIR: pinDir,
-    CLAWKER_SETTINGS: settings,
-    CLAWKER_ENVOY_IMAGE: images.envoy,
-    CLAWKER_COREDNS_IMAGE: images.coredns,
-    CLAWKER_CONTROLPLANE_IMAGE: images.controlplane,
+    ...testStackEnv({ dataDir, stack: names.prefix, pinDir, settings, images }),
     CLAWKER_BASE_IMAGE: BASE_IMAGE,
     CLAWKER_AGENT_IMAGE: AGENT_IMAGE,
     CLAWKER_DRAIN_AFTER_MS: '600000',
@@ -109,10 +103,7 @@ after(async () => {
   await inet.stop();
   await stopHostProxy(dataDir).catch(() => false);
   rmSync(pinDir, { recursive: true, force: true });
-  for (const h of ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc']) {
-    const dir = join('/sys/fs/cgroup', h, names.agentsCgroup);
-    if (existsSync(dir)) await run('rmdir', [dir]);
-  }
+  await removeCgroupDirs(names.agentsCgroup);
   await run('docker', ['rmi', AGENT_IMAGE]);
   for (const d of [dataDir, home, workspace]) rmSync(d, { recursive: true, force: true });
 });

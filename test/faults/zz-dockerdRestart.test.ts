@@ -33,7 +33,7 @@ import { stackNames } from '../../src/core/stack/stackNames';
 import { ensurePythonImage, PY_IMAGE } from '../e2e/datapath-testbed';
 import { ensureEnvoyStandinImage, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BPFFS_DIR, bpftool, cgroup2MountPoint, clawker, type ClawkerResult, E2E_PID_LABEL, findExecutable, pollUntil, requireTestbed, ROOT, run, runOk } from '../e2e/testbed';
+import { BPFFS_DIR, bpftool, cgroup2MountPoint, clawker, type ClawkerResult, E2E_PID_LABEL, findExecutable, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from '../e2e/testbed';
 import { LOAD_PY, type LoadRecord } from './loadLoop';
 
 const names = stackNames(`clawker-e2e-fdockerd-${process.pid}`);
@@ -53,13 +53,7 @@ let agentName = '';
 function env(): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    CLAWKER_DATA_DIR: dataDir,
-    CLAWKER_STACK: names.prefix,
-    CLAWKER_PIN_DIR: pinDir,
-    CLAWKER_SETTINGS: settings,
-    CLAWKER_ENVOY_IMAGE: images.envoy,
-    CLAWKER_COREDNS_IMAGE: images.coredns,
-    CLAWKER_CONTROLPLANE_IMAGE: images.controlplane,
+    ...testStackEnv({ dataDir, stack: names.prefix, pinDir, settings, images }),
     CLAWKER_DRAIN_AFTER_MS: '600000',
     CLAWKER_HEAL_AFTER_MS: '2000',
   };
@@ -210,10 +204,7 @@ after(async () => {
   await run('docker', ['network', 'rm', names.network]);
   await inet.stop();
   rmSync(pinDir, { recursive: true, force: true });
-  for (const h of ['unified', 'memory', 'cpu,cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'perf_event', 'cpuset', 'hugetlb', 'systemd', 'rdma', 'misc']) {
-    const dir = join('/sys/fs/cgroup', h, names.agentsCgroup);
-    if (existsSync(dir)) await run('rmdir', [dir]);
-  }
+  await removeCgroupDirs(names.agentsCgroup);
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(agentDir, { recursive: true, force: true });
 });
