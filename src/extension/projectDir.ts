@@ -6,3 +6,6 @@ export function projectDirOf(file: string): string | undefined {
   if (/(^|[\\/])\.clawker\.yaml$/.test(file)) return dirname(file);
   return undefined;
 }
+
+/** Whether `file` (a path, `/` or `\\` separated) names a project file: `.clawker.yaml` or `.clawker/clawker.yaml`. */
+export const isProjectFilePath = (file: string): boolean => projectDirOf(file) !== undefined;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AgentStatus } from '../../src/core/stack/controlPlaneApi';
 import { formatCountdown, openBypasses } from '../../src/extension/bypassCountdown';
-import { projectDirOf } from '../../src/extension/projectDir';
+import { isProjectFilePath, projectDirOf } from '../../src/extension/projectDir';
 import { groupByDestination, type ListedRule, ruleDescription, splitBuiltIn } from '../../src/extension/views/ruleGroups';
 
 describe('bypass countdown', () => {
@@ -41,6 +41,12 @@ describe('project folder of a saved file', () => {
   test('.clawker.yaml is in the project folder; .clawker/clawker.yaml one below it', () => {
     assert.equal(projectDirOf('/home/u/web/.clawker.yaml'), '/home/u/web');
     assert.equal(projectDirOf('/home/u/web/.clawker/clawker.yaml'), '/home/u/web');
+  });
+  test('isProjectFilePath says the same for URI paths', () => {
+    assert.equal(isProjectFilePath('/home/u/web/.clawker.yaml'), true);
+    assert.equal(isProjectFilePath('/home/u/web/.clawker/clawker.yaml'), true);
+    assert.equal(isProjectFilePath('/home/u/web/.clawker.yaml.bak'), false);
+    assert.equal(isProjectFilePath('/home/u/web/clawker.yaml'), false);
   });
   test('other files are not project files', () => {
     assert.equal(projectDirOf('/home/u/web/clawker.yaml'), undefined);

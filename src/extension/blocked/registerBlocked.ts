@@ -15,6 +15,7 @@ import { BlockedModel } from './blockedModel';
 import { BlockedNotifier } from './blockedNotifier';
 import { BlockedTree, type BlockedNode, entryDescription } from './blockedTree';
 import { WorkspaceProjectFile } from './projectFile';
+import { isProjectFilePath } from '../projectDir';
 
 export interface BlockedDeps {
   readonly feed: EgressFeed;
@@ -26,7 +27,7 @@ export interface BlockedDeps {
 }
 
 /** Could this path be a project file? A cheap test before asking where the project file is. */
-const mayBeProjectFile = (uri: vscode.Uri): boolean => /(^|\/)(\.clawker\.yaml|\.clawker\/clawker\.yaml)$/.test(uri.path);
+const mayBeProjectFile = (uri: vscode.Uri): boolean => isProjectFilePath(uri.path);
 
 /** A command's argument: an entry (tree item), its key, or nothing (palette). */
 function entryArgument(model: BlockedModel, arg: unknown): BlockedEntry | undefined {

@@ -5,6 +5,7 @@
  * verbs; project rules are edited in `.clawker.yaml`.
  */
 import * as vscode from 'vscode';
+import { isProjectFilePath } from '../projectDir';
 import type { ClawkerCli } from '../stack/contracts';
 import { type ListedPathRule, type ListedRule, ruleDescription, shownOrigin, splitBuiltIn } from './ruleGroups';
 
@@ -129,7 +130,7 @@ export function registerRulesView(context: vscode.ExtensionContext, cli: Clawker
     watcher.onDidChange(reload),
     watcher.onDidCreate(reload),
     watcher.onDidDelete(reload),
-    vscode.workspace.onDidSaveTextDocument((d) => /(^|\/)(\.clawker\.yaml|\.clawker\/clawker\.yaml)$/.test(d.uri.path) && reload()),
+    vscode.workspace.onDidSaveTextDocument((d) => isProjectFilePath(d.uri.path) && reload()),
     vscode.commands.registerCommand('clawker.rules.refresh', reload),
     vscode.commands.registerCommand('clawker.rules.remove', (node?: Node) =>
       vscode.commands.executeCommand('clawker.firewall.remove', node && node.kind === 'rule' ? node.rule : undefined),
