@@ -2,6 +2,8 @@
 # Build the firewall stack's images from this checkout:
 #   clawker-coredns:latest       images/coredns (CoreDNS + dnsbpf, the binary built here with Go)
 #   clawker-controlplane:latest  images/controlplane (Node, dist/controlplane.js, bpf/build/bpfman)
+# (the tags are those the CLI runs by default; CLAWKER_COREDNS_IMAGE / CLAWKER_CONTROLPLANE_IMAGE
+# choose others, below).
 #
 #   bash scripts/build-images.sh [--only coredns|controlplane] [--force] [--verbose]
 #   npm run images -- [same flags]
@@ -10,6 +12,12 @@
 #   CLAWKER_BASE_IMAGE  passed to both Dockerfiles as BASE_IMAGE (default: the Dockerfiles' own
 #                       defaults, the pinned upstream images). Without a registry (the test bed):
 #                       CLAWKER_BASE_IMAGE=clawker-testbed/debian:bookworm (images/base/import-debian.sh).
+#   CLAWKER_COREDNS_IMAGE, CLAWKER_CONTROLPLANE_IMAGE
+#                       the tags to build (default clawker-coredns:latest, clawker-controlplane:latest):
+#                       the same variables choose the images the CLI runs, so a build under other
+#                       tags leaves the default images alone. The test suites build under their own
+#                       tags (test/e2e/stackImages.ts: clawker-coredns:e2e, clawker-controlplane:e2e),
+#                       and test/mutation/datapath.ts builds mutants under clawker-*:mutant-<name>.
 #   CLAWKER_DOCKER      the docker client to build with (default: the first one on PATH that has
 #                       BuildKit; see pick_docker below).
 #
@@ -25,8 +33,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-COREDNS_TAG=clawker-coredns:latest
-CONTROLPLANE_TAG=clawker-controlplane:latest
+COREDNS_TAG="${CLAWKER_COREDNS_IMAGE:-clawker-coredns:latest}"
+CONTROLPLANE_TAG="${CLAWKER_CONTROLPLANE_IMAGE:-clawker-controlplane:latest}"
 INPUTS_LABEL=dev.clawker.build.inputs
 
 say() { printf '[images] %s\n' "$*"; }
@@ -57,6 +65,11 @@ BASE_IMAGE="${CLAWKER_BASE_IMAGE:-}"
 if [[ -n "$BASE_IMAGE" && ! "$BASE_IMAGE" =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]]; then
   die "CLAWKER_BASE_IMAGE is not an image reference: '$BASE_IMAGE'"
 fi
+# A tag to build: name[:tag], no digest (a digest names an image, it cannot be built).
+for tag in "$COREDNS_TAG" "$CONTROLPLANE_TAG"; do
+  [[ "$tag" =~ ^[A-Za-z0-9][A-Za-z0-9._/:-]*$ ]] \
+    || die "not a tag to build (CLAWKER_COREDNS_IMAGE / CLAWKER_CONTROLPLANE_IMAGE): '$tag'"
+done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/clawker-images.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

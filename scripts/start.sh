@@ -23,7 +23,7 @@ if docker info >/dev/null 2>&1; then
   if ! npm run --silent images >"$STATE/images.log" 2>&1; then
     # Offline, the pinned upstream base images cannot be pulled; images built earlier (e.g. by the
     # tests, on the local base image) still serve. Without any, the editor starts and says so.
-    if docker image inspect clawker-coredns:latest clawker-controlplane:latest >/dev/null 2>&1; then
+    if docker image inspect "${CLAWKER_COREDNS_IMAGE:-clawker-coredns:latest}" "${CLAWKER_CONTROLPLANE_IMAGE:-clawker-controlplane:latest}" >/dev/null 2>&1; then
       printf 'clawker start: warning: rebuilding the stack images failed (log: %s); using the ones already built\n' "$STATE/images.log" >&2
     else
       printf 'clawker start: warning: the stack images could not be built (log: %s): agents cannot start until `npm run images` succeeds\n' "$STATE/images.log" >&2

@@ -7,8 +7,11 @@
  * TestInternet: its resolver and origins record every query and connection, so an attack that got
  * through leaves a trace there.
  *
- * ADVERSARIAL_CONTROLPLANE_IMAGE (optional) runs the suite against another control-plane image: how a
- * deliberately weakened datapath is checked to make the suite fail (see the report of issue 7).
+ * The stack images are the suites' own tags (test/e2e/stackImages.ts: clawker-*:e2e, or
+ * CLAWKER_COREDNS_IMAGE / CLAWKER_CONTROLPLANE_IMAGE), built from this checkout. To run the suite
+ * against a control plane built from a modified tree, run it from that tree with
+ * CLAWKER_CONTROLPLANE_IMAGE=clawker-controlplane:<tag> (test/mutation/datapath.ts does).
+ * ADVERSARIAL_CONTROLPLANE_IMAGE (optional) runs an image that is already built, as it is, instead.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
