@@ -156,6 +156,32 @@ describe('datapath: cgroup hooks in real containers', { timeout: 900_000 }, () =
     assert.equal(ev.hook, 'connect4');
   });
 
+  test('a route taken out of the table stops routing, and a removed IP-literal rule\'s static dns_cache entry goes with it', async () => {
+    await bed.bpfman(['dns-set', '--ip', API_IP, '--key', key('api.example.test'), '--ttl', '300']);
+    await expectBanner(agent, API_IP, 8443, `envoy:${API_ROUTE.listenerPort}`, 'control: routed before the change');
+    await expectBanner(agent, '198.51.100.9', 9000, `envoy:${STATIC_ROUTE.listenerPort}`, 'control: static entry before the change');
+    const fewer = {
+      routes: entries.routes.filter((r) => r !== API_ROUTE && r !== STATIC_ROUTE),
+      staticDnsCache: entries.staticDnsCache.filter((e) => e.address !== '198.51.100.9'),
+    };
+    const fewerFile = join(bed.scriptsDir, 'entries-fewer.json');
+    const fullFile = join(bed.scriptsDir, 'entries.json');
+    writeFileSync(fewerFile, bpfEntriesJson(fewer));
+    try {
+      await bed.bpfman(['routes', '--file', fewerFile]);
+      const state = (await bed.bpfman(['show'])) as { routes: { domainKey: string; port: number }[]; dnsCache: { address: string }[] };
+      assert.equal(state.routes.length, fewer.routes.length, `only the new table's routes: ${JSON.stringify(state.routes)}`);
+      assert.ok(!state.routes.some((r) => r.domainKey === key('api.example.test') && r.port === 8443), 'the removed route is gone');
+      assert.ok(!state.dnsCache.some((e) => e.address === '198.51.100.9'), 'the removed rule\'s static entry is gone');
+      await expectBanner(agent, API_IP, 8443, 'envoy:10000', 'the route was removed: the catch-all decides');
+      await expectBanner(agent, '198.51.100.9', 9000, 'envoy:10000', 'the IP-literal rule was removed');
+    } finally {
+      await bed.bpfman(['routes', '--file', fullFile]);
+    }
+    await expectBanner(agent, API_IP, 8443, `envoy:${API_ROUTE.listenerPort}`, 'the route is back');
+    await expectBanner(agent, '198.51.100.9', 9000, `envoy:${STATIC_ROUTE.listenerPort}`, 'the static entry is back');
+  });
+
   test('with an unexpired dns_cache entry and a route, TCP lands on the route\'s listener', async () => {
     await bed.bpfman(['dns-set', '--ip', API_IP, '--key', key('api.example.test'), '--ttl', '300']);
     await expectBanner(agent, API_IP, 8443, `envoy:${API_ROUTE.listenerPort}`, 'routed domain');
@@ -438,6 +464,77 @@ describe('datapath: cgroup hooks in real containers', { timeout: 900_000 }, () =
     assert.equal((await bed.client(locked, ['loopback', '127.0.0.1'])).ok, true, 'lockdown, loopback');
     await bed.enroll(locked);
     await expectBanner(locked, OUTSIDE, 443, 'envoy:10000', 'lockdown lifted');
+  });
+
+  describe('lockdown beats an open bypass window and the disabled flag (firewall down locks agents down before it flushes bypass windows)', () => {
+    // A UDP echo on the host side of the bridge, at the gateway: a datagram that is let go comes back.
+    let echo: ReturnType<typeof createSocket>;
+    let echoPort = 0;
+    let echoed = 0;
+    before(async () => {
+      echo = createSocket('udp4');
+      echo.on('message', (_msg, rinfo) => {
+        echoed++;
+        echo.send('host-udp', rinfo.port, rinfo.address);
+      });
+      await new Promise<void>((resolve, reject) => {
+        echo.once('error', reject);
+        echo.bind(0, bed.network.gateway, () => resolve());
+      });
+      echoPort = echo.address().port;
+    });
+    after(() => echo.close());
+
+    /** TCP and UDP from `a` to the host at the gateway: both reach it (unrestricted) or both are EPERM. */
+    async function expectEgress(a: Agent, open: boolean, why: string): Promise<void> {
+      const gateway = bed.network.gateway;
+      const acceptedBefore = host.accepted;
+      const echoedBefore = echoed;
+      if (open) {
+        await expectBanner(a, gateway, host.port, `host:${host.port}`, `${why}, TCP`);
+        const udp = await bed.client(a, ['udp', gateway, String(echoPort)]);
+        assert.deepEqual(udp, { ok: true, reply: 'host-udp', from: [gateway, echoPort] }, `${why}, UDP`);
+        assert.equal(host.accepted, acceptedBefore + 1, `${why}: the TCP connection reached the host`);
+        assert.equal(echoed, echoedBefore + 1, `${why}: the datagram reached the host`);
+        return;
+      }
+      await expectEperm(a, gateway, host.port, `${why}, TCP`);
+      for (const args of [['udp', gateway, String(echoPort)], ['udp', gateway, String(echoPort), '--connect'], ['udp', OUTSIDE, '5353']]) {
+        const r = await bed.client(a, args);
+        assert.equal(r.errno, 'EPERM', `${why}, UDP ${args.join(' ')}: ${JSON.stringify(r)}`);
+        assert.equal(r.stage, args.includes('--connect') ? 'connect' : 'send', `${why}: refused by the hook`);
+      }
+      assert.equal(host.accepted, acceptedBefore, `${why}: no TCP connection reached the host`);
+      assert.equal(echoed, echoedBefore, `${why}: no datagram reached the host`);
+    }
+
+    test('an agent with an open bypass window, then locked down: EPERM on connect and on UDP send while the window is still open', async () => {
+      const a = await bed.startAgent('lockbypass');
+      await bed.bpfman(['bypass', '--cgroup-id', String(a.cgroupId), '--seconds', '120']);
+      await expectEgress(a, true, 'control: bypass alone opens egress');
+      await bed.enroll(a, { flags: ['lockdown'] });
+      const state = (await bed.bpfman(['show'])) as { containers: Record<string, { flags?: string[] }>; bypass: Record<string, number> };
+      assert.deepEqual(state.containers[String(a.cgroupId)]?.flags, ['lockdown']);
+      assert.ok((state.bypass[String(a.cgroupId)] ?? 0) > 60, `the bypass window is still open: ${JSON.stringify(state.bypass)}`);
+      await expectEgress(a, false, 'locked down with an open bypass window');
+      const ev = await waitEvent(a, 'lockdown over bypass', { dst: `${bed.network.gateway}:${host.port}`, verdict: 'denied' });
+      assert.equal(ev.reason, 'lockdown');
+      // Lifting the lockdown with the window still open opens egress again: the refusals were the lockdown.
+      await bed.enroll(a);
+      await expectEgress(a, true, 'lockdown lifted, the window still open');
+      await bed.bpfman(['bypass', '--cgroup-id', String(a.cgroupId), '--seconds', '0']);
+    });
+
+    test('a disabled agent, then locked down: EPERM on connect and on UDP send', async () => {
+      const a = await bed.startAgent('lockdisabled', { config: { flags: ['disabled'] } });
+      await expectEgress(a, true, 'control: disabled alone is unrestricted');
+      const bypassed = await waitEvent(a, 'disabled', { dst: `${bed.network.gateway}:${host.port}` });
+      assert.deepEqual([bypassed.verdict, bypassed.reason], ['bypassed', 'disabled']);
+      await bed.enroll(a, { flags: ['disabled', 'lockdown'] });
+      await expectEgress(a, false, 'disabled and locked down');
+      const ev = await waitEvent(a, 'lockdown over disabled', { dst: `${bed.network.gateway}:${host.port}`, verdict: 'denied' });
+      assert.equal(ev.reason, 'lockdown');
+    });
   });
 
   test('bypass opens egress, emits bypassed events, and closes by itself when its time is up', async () => {
