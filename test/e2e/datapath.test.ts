@@ -278,6 +278,7 @@ describe('datapath: cgroup hooks in real containers', { timeout: 900_000 }, () =
   });
 
   test('native IPv6 is refused (::1 is not); IPv4-mapped addresses follow the IPv4 rules', async () => {
+    await bed.bpfman(['dns-set', '--ip', API_IP, '--key', key('api.example.test'), '--ttl', '300']);
     await expectEperm(agent, '2001:db8::1', 443, 'native IPv6');
     const udp6 = await bed.client(agent, ['udp', '2001:db8::1', '53']);
     assert.equal(udp6.errno, 'EPERM', `native IPv6 DNS is refused, not steered: ${JSON.stringify(udp6)}`);
