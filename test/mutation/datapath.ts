@@ -237,7 +237,8 @@ async function main(): Promise<number> {
       const r = await runTest(tree, t, imageEnv(tagsFor(undefined, new Set())));
       log(`  ${r.passed ? 'pass' : 'FAIL'} ${what} (${Math.round((Date.now() - started) / 1000)} s)`);
       if (!r.passed) {
-        process.stderr.write(`${tail(r.output, 60)}\n`);
+        const at = r.output.search(/^\s*not ok \d+ - (?!.*# SKIP)/m);
+        process.stderr.write(`${at >= 0 ? r.output.slice(at).split('\n').slice(0, 40).join('\n') : tail(r.output, 60)}\n`);
         throw new Error(`unmutated, ${what} does not pass (${r.detail}): the mutants' results would mean nothing`);
       }
     }

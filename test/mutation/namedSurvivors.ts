@@ -13,10 +13,14 @@ import { dirname, join } from 'node:path';
 import { writeReportSection } from './reportFile';
 
 const ROOT = join(__dirname, '..', '..');
-const TEST = 'test/unit/securityDefences.test.ts';
+const CP = 'src/controlplane/controlPlane.ts';
+const DEFENCES_TEST = 'test/unit/securityDefences.test.ts';
+const CONTROL_PLANE_TEST = 'test/unit/securityControlPlane.test.ts';
 
 interface NamedMutant {
   readonly defence: string;
+  /** The test file that must fail (default: securityDefences). */
+  readonly test?: string;
   /** Each edit replaces exactly one occurrence. */
   readonly edits: readonly { readonly file: string; readonly from: string; readonly to: string }[];
 }
@@ -49,6 +53,43 @@ export const NAMED_MUTANTS: readonly NamedMutant[] = [
     defence: "agentd's session key owned by another user",
     edits: [{ file: 'src/agentd/session.ts', from: 'if (uid !== undefined && keyStat.uid !== uid)', to: 'if (false)' }],
   },
+  // The control plane's enrollment gate and `down`, which no test could mutate before (its image
+  // had one fixed tag); test/unit/securityControlPlane.test.ts drives them with recorders.
+  {
+    defence: "the agents' cgroup guarded without lockdown",
+    test: CONTROL_PLANE_TEST,
+    edits: [{ file: CP, from: "{ cgroupDir: this.guardDir }, this.containerConfig(['lockdown'])", to: '{ cgroupDir: this.guardDir }, this.containerConfig([])' }],
+  },
+  {
+    defence: "an agent's command started before its cgroup is enrolled",
+    test: CONTROL_PLANE_TEST,
+    edits: [
+      {
+        file: CP,
+        from: '    const disabled = isDisabled(this.state, who);\n',
+        to: "    if (info.Config.Labels?.[LABEL_SUPERVISOR] === SUPERVISOR_AGENTD) void this.startCommand({ agent, name, id: info.Id, cgroupId: 0, cgroupDir, guarded, ip: '', lockedDown: false });\n    const disabled = isDisabled(this.state, who);\n",
+      },
+      { file: CP, from: '    if (info.Config.Labels?.[LABEL_SUPERVISOR] === SUPERVISOR_AGENTD) void this.startCommand(record);\n', to: '' },
+    ],
+  },
+  {
+    defence: 'an agent outside the agents cgroup enrolled without attaching the datapath to it',
+    test: CONTROL_PLANE_TEST,
+    edits: [{ file: CP, from: '      await this.bpf.attach(cgroupDir);\n', to: '' }],
+  },
+  {
+    defence: '`down` flushes before it locks the agents down',
+    test: CONTROL_PLANE_TEST,
+    edits: [
+      { file: CP, from: '      const lockedDown: string[] = [];\n', to: '      const lockedDown: string[] = [];\n      await this.bpf.flush();\n' },
+      { file: CP, from: "      await this.bpf.flush();\n      for (const name of Object.keys(this.state.bypass)) this.endBypass(name, 'firewall down');", to: "      for (const name of Object.keys(this.state.bypass)) this.endBypass(name, 'firewall down');" },
+    ],
+  },
+  {
+    defence: '`down` does not lock the agents down',
+    test: CONTROL_PLANE_TEST,
+    edits: [{ file: CP, from: "        await this.bpf.enroll({ cgroupId: record.cgroupId }, this.containerConfig(['lockdown']));\n        record.lockedDown = true;\n", to: '        record.lockedDown = true;\n' }],
+  },
 ];
 
 /** A copy of the tracked tree (and node_modules by link), so the working tree is never edited. */
@@ -67,8 +108,8 @@ function scratchTree(): string {
   return dir;
 }
 
-function runTest(dir: string): { failed: string[]; passed: number } {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', TEST], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+function runTest(dir: string, test: string): { failed: string[]; passed: number } {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', test], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
   const out = `${run.stdout}`;
   // The failing tests themselves (indented: inside their describe), not the describe blocks.
   const failed = [...out.matchAll(/^ +not ok \d+ - (.*)$/gm)].map((m) => m[1]!);
@@ -81,8 +122,10 @@ function main(): void {
   const rows: string[] = [];
   let survivors = 0;
   try {
-    const baseline = runTest(dir);
-    if (baseline.failed.length) throw new Error(`${TEST} fails without any mutant: ${baseline.failed.join('; ')}`);
+    for (const test of new Set(NAMED_MUTANTS.map((m) => m.test ?? DEFENCES_TEST))) {
+      const baseline = runTest(dir, test);
+      if (baseline.failed.length) throw new Error(`${test} fails without any mutant: ${baseline.failed.join('; ')}`);
+    }
     for (const mutant of NAMED_MUTANTS) {
       const originals = mutant.edits.map((e) => ({ file: join(dir, e.file), text: readFileSync(join(dir, e.file), 'utf8') }));
       for (const edit of mutant.edits) {
@@ -92,12 +135,13 @@ function main(): void {
         if (count !== 1) throw new Error(`${edit.file}: expected exactly one '${edit.from}', found ${count} (update test/mutation/namedSurvivors.ts)`);
         writeFileSync(path, text.replace(edit.from, edit.to));
       }
-      const { failed } = runTest(dir);
+      const test = mutant.test ?? DEFENCES_TEST;
+      const { failed } = runTest(dir, test);
       for (const o of originals) writeFileSync(o.file, o.text);
       if (failed.length === 0) survivors++;
       const caughtBy = failed.length ? failed.slice(0, 2).join('; ') + (failed.length > 2 ? ` (+${failed.length - 2} more)` : '') : '**SURVIVED**';
       console.log(`${failed.length ? 'caught  ' : 'SURVIVED'} ${mutant.defence}${failed.length ? ` — ${caughtBy}` : ''}`);
-      rows.push(`| ${mutant.defence} | ${mutant.edits.map((e) => `\`${e.file}\``).join(', ')} | ${caughtBy.replace(/\|/g, '\\|')} |`);
+      rows.push(`| ${mutant.defence} | ${[...new Set(mutant.edits.map((e) => `\`${e.file}\``))].join(', ')} | \`${test}\`: ${caughtBy.replace(/\|/g, '\\|')} |`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -107,7 +151,7 @@ function main(): void {
     [
       '## The named survivors (issue 13), weakened again',
       '',
-      `\`node --import tsx test/mutation/namedSurvivors.ts\`, ${new Date().toISOString().slice(0, 10)}: each defence weakened alone in a scratch copy; ${TEST} must fail.`,
+      `\`node --import tsx test/mutation/namedSurvivors.ts\`, ${new Date().toISOString().slice(0, 10)}: each defence weakened alone in a scratch copy of the tree; the test file named must fail.`,
       '',
       '| defence weakened | where | failing tests |',
       '|---|---|---|',

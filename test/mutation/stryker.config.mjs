@@ -44,7 +44,7 @@ export const TEST_FILES = [
 
 export default {
   testRunner: 'tap',
-  tap: { testFiles: TEST_FILES, nodeArgs: ['--import', 'tsx'], forceBail: true },
+  tap: { testFiles: TEST_FILES, nodeArgs: ['-r', './test/mutation/fixedSeed.cjs', '--import', 'tsx'], forceBail: true },
   mutate: MUTATE,
   checkers: ['typescript'],
   // Type-checks only the mutated files and what they import, which keeps each check short.
