@@ -76,6 +76,14 @@ describe('datapath: cgroup hooks in real containers', { timeout: 900_000 }, () =
   let peer: Agent;
   let dockerBridgeIp = '';
 
+  /** The ports Docker's iptables DNAT sends 127.0.0.11:53 to in a container (its embedded resolver's real ports). */
+  async function dockerDnsPorts(a: Agent): Promise<{ tcp: number; udp: number }> {
+    const iptables = findExecutable('iptables');
+    assert.ok(iptables, 'iptables (to read the DNAT ports of Docker\'s resolver)');
+    const rules = await runOk('nsenter', ['-t', String(a.pid), '-n', iptables, '-t', 'nat', '-S', 'DOCKER_OUTPUT']);
+    const port = (proto: string) => Number(new RegExp(`-p ${proto} .*--to-destination 127\\.0\\.0\\.11:(\\d+)`).exec(rules)?.[1]);
+    return { tcp: port('tcp'), udp: port('udp') };
+  }
   async function banner(from: Agent, ip: string, port: number): Promise<Record<string, unknown>> {
     return bed.client(from, ['tcp', ip, String(port)]);
   }
@@ -241,13 +249,7 @@ describe('datapath: cgroup hooks in real containers', { timeout: 900_000 }, () =
   });
 
   test('Docker\'s embedded resolver cannot be reached behind its DNAT (it would resolve from outside the cgroup)', async () => {
-    const iptables = findExecutable('iptables');
-    assert.ok(iptables, 'iptables (to read the DNAT ports of Docker\'s resolver)');
-    const ports = async (a: Agent) => {
-      const rules = await runOk('nsenter', ['-t', String(a.pid), '-n', iptables!, '-t', 'nat', '-S', 'DOCKER_OUTPUT']);
-      const port = (proto: string) => Number(new RegExp(`-p ${proto} .*--to-destination 127\\.0\\.0\\.11:(\\d+)`).exec(rules)?.[1]);
-      return { tcp: port('tcp'), udp: port('udp') };
-    };
+    const ports = dockerDnsPorts;
     const mine = await ports(agent);
     assert.ok(mine.tcp > 0 && mine.udp > 0, `DNAT ports found: ${JSON.stringify(mine)}`);
     await expectEperm(agent, '127.0.0.11', mine.tcp, 'TCP to the resolver\'s real port');
@@ -462,6 +464,15 @@ describe('datapath: cgroup hooks in real containers', { timeout: 900_000 }, () =
     const locked = await bed.startAgent('locked', { config: { flags: ['lockdown'] } });
     await expectEperm(locked, OUTSIDE, 443, 'lockdown, TCP');
     assert.equal((await bed.client(locked, ['dns', RESOLVER])).errno, 'EPERM', 'lockdown, DNS');
+    // Loopback, but not DNS on it: 127.0.0.11:53 is Docker's resolver behind a DNAT, which resolves
+    // from outside the cgroup; nor its real ports.
+    for (const args of [['dns', '127.0.0.11'], ['dns', '127.0.0.11', '--tcp'], ['dns', '127.0.0.1']]) {
+      const r = await bed.client(locked, args);
+      assert.equal(r.errno, 'EPERM', `lockdown, ${args.join(' ')}: ${JSON.stringify(r)}`);
+    }
+    const docker = await dockerDnsPorts(locked);
+    assert.ok(docker.tcp > 0, `DNAT ports found: ${JSON.stringify(docker)}`);
+    await expectEperm(locked, '127.0.0.11', docker.tcp, 'lockdown, Docker\'s resolver on its real TCP port');
     assert.equal((await bed.client(locked, ['loopback', '127.0.0.1'])).ok, true, 'lockdown, loopback');
     await bed.enroll(locked);
     await expectBanner(locked, OUTSIDE, 443, 'envoy:10000', 'lockdown lifted');
