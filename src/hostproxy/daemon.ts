@@ -39,11 +39,14 @@ export interface HostProxyDaemonDeps {
   readonly setTimeout: (callback: () => void, ms: number) => { unref(): unknown };
 }
 
+/** The daemon's log on `fd` (default stdout), rotated at `logPath` past HOST_PROXY_LOG_MAX_BYTES. */
+export const daemonLog = (logPath?: string, fd?: number): LogLine => stdoutLog({ logPath, maxBytes: HOST_PROXY_LOG_MAX_BYTES, fd });
+
 /** The real world. */
 export function nodeHostProxyDeps(): HostProxyDaemonDeps {
   return {
     process,
-    openLog: (logPath) => stdoutLog({ logPath, maxBytes: HOST_PROXY_LOG_MAX_BYTES }),
+    openLog: daemonLog,
     write: (text) => process.stdout.write(text),
     readSecret: readHostProxySecret,
     docker: (socketPath) => (socketPath ? new Docker({ socketPath }) : new Docker()),

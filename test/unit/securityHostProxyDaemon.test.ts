@@ -1,0 +1,477 @@
+/**
+ * The host proxy daemon in process (src/hostproxy/daemon.ts, daemonConfig.ts): its config from argv
+ * and the environment, the secret refused when others can read it, the pid file (content, 0600) and
+ * its removal on SIGTERM/SIGINT only while it still holds our pid, exit codes 2 (config) and 1
+ * (anything else). The process, Docker, git and the opener are fakes; the files and the socket are real.
+ */
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { HOST_PROXY_TOKEN_HEADER } from '../../src/core/agents/agentContract';
+import { daemonLog, type DaemonProcess, type HostProxyDaemonDeps, nodeHostProxyDeps, runHostProxy, startHostProxy } from '../../src/hostproxy/daemon';
+import { type HostProxyConfig, readConfig } from '../../src/hostproxy/daemonConfig';
+import { readHostProxySecret } from '../../src/hostproxy/secret';
+import { hostProxyToken } from '../../src/hostproxy/token';
+
+const made: string[] = [];
+after(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+const SECRET = Buffer.alloc(32, 9);
+
+/** A data directory with a 0600 secret (or another mode) under hostproxy/. */
+function dataDir(secretMode = 0o600): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clawker-hostproxy-daemon-'));
+  made.push(dir);
+  mkdirSync(join(dir, 'hostproxy'), { mode: 0o700 });
+  writeFileSync(join(dir, 'hostproxy', 'secret'), SECRET, { mode: secretMode });
+  return dir;
+}
+
+/** A port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+class FakeProcess extends EventEmitter implements DaemonProcess {
+  readonly exits: number[] = [];
+  constructor(readonly pid = 4242) {
+    super();
+  }
+  exit(code: number): void {
+    this.exits.push(code);
+    this.emit('exited', code);
+  }
+  /** Resolves with the next exit code. */
+  nextExit(): Promise<number> {
+    return new Promise((resolve) => this.once('exited', resolve));
+  }
+}
+
+interface Fakes {
+  readonly deps: HostProxyDaemonDeps;
+  readonly proc: FakeProcess;
+  /** Lines per openLog call, keyed by the path it was opened with ('' for none). */
+  readonly logs: Map<string, string[]>;
+  readonly written: string[];
+  readonly sockets: (string | undefined)[];
+  readonly listed: unknown[];
+  readonly opened: string[];
+  readonly timers: { ms: number; callback: () => void; unrefs: number }[];
+}
+
+function fakes(overrides: Partial<HostProxyDaemonDeps> = {}, containers: unknown[] = []): Fakes {
+  const proc = new FakeProcess();
+  const logs = new Map<string, string[]>();
+  const written: string[] = [];
+  const sockets: (string | undefined)[] = [];
+  const listed: unknown[] = [];
+  const opened: string[] = [];
+  const timers: Fakes['timers'] = [];
+  const deps: HostProxyDaemonDeps = {
+    process: proc,
+    openLog: (logPath) => {
+      const lines: string[] = [];
+      logs.set(logPath ?? '', lines);
+      return (message) => lines.push(message);
+    },
+    write: (text) => written.push(text),
+    readSecret: readHostProxySecret,
+    docker: (socketPath) => {
+      sockets.push(socketPath);
+      return {
+        listContainers: (async (options: unknown) => {
+          listed.push(options);
+          return containers;
+        }) as never,
+      };
+    },
+    git: async () => ({ kind: 'none' }),
+    openUrl: async (url) => {
+      opened.push(url);
+    },
+    setTimeout: (callback, ms) => {
+      const timer = { ms, callback, unrefs: 0 };
+      timers.push(timer);
+      return { unref: () => (timer.unrefs += 1) };
+    },
+    ...overrides,
+  };
+  return { deps, proc, logs, written, sockets, listed, opened, timers };
+}
+
+function call(port: number, method: string, path: string, options: { token?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {};
+    if (options.token !== undefined) headers[HOST_PROXY_TOKEN_HEADER] = options.token;
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+const agentContainer = (name: string, address: string, stack = 'clawker', network = 'clawker-net') => ({
+  Id: `id-${name}`,
+  Names: [`/${name}`],
+  State: 'running',
+  Labels: { 'dev.clawker.managed': 'true', 'dev.clawker.component': 'agent', 'dev.clawker.stack': stack },
+  NetworkSettings: { Networks: { [network]: { IPAddress: address } } },
+});
+
+// ---- config ---------------------------------------------------------------------------------------
+
+describe('host proxy config', () => {
+  test('every option from argv', () => {
+    const config = readConfig(
+      ['--data-dir', '/d', '--listen', '172.30.0.1', '--port', '1234', '--stack-prefix', 'test-a', '--docker-socket', '/run/d.sock'],
+      {},
+    );
+    assert.deepEqual(config, { dataDir: '/d', listenAddress: '172.30.0.1', port: 1234, stackPrefix: 'test-a', dockerSocket: '/run/d.sock' } satisfies HostProxyConfig);
+  });
+
+  test('every option from the environment', () => {
+    const config = readConfig([], {
+      CLAWKER_HOSTPROXY_DATA_DIR: '/e',
+      CLAWKER_HOSTPROXY_LISTEN: 'fd00::1',
+      CLAWKER_HOSTPROXY_PORT: '2345',
+      CLAWKER_HOSTPROXY_STACK_PREFIX: 'envstack',
+      DOCKER_SOCKET: '/e.sock',
+    });
+    assert.deepEqual(config, { dataDir: '/e', listenAddress: 'fd00::1', port: 2345, stackPrefix: 'envstack', dockerSocket: '/e.sock' });
+  });
+
+  test('argv wins over the environment', () => {
+    const config = readConfig(
+      ['--data-dir', '/a', '--listen', '10.0.0.1', '--port', '3456', '--stack-prefix', 'argstack', '--docker-socket', '/a.sock'],
+      {
+        CLAWKER_HOSTPROXY_DATA_DIR: '/e',
+        CLAWKER_HOSTPROXY_LISTEN: '10.9.9.9',
+        CLAWKER_HOSTPROXY_PORT: '2345',
+        CLAWKER_HOSTPROXY_STACK_PREFIX: 'envstack',
+        DOCKER_SOCKET: '/e.sock',
+      },
+    );
+    assert.deepEqual(config, { dataDir: '/a', listenAddress: '10.0.0.1', port: 3456, stackPrefix: 'argstack', dockerSocket: '/a.sock' });
+  });
+
+  test('defaults: port 18374, stack clawker, dockerode picks the socket; an empty socket is none', () => {
+    assert.deepEqual(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], {}), {
+      dataDir: '/d',
+      listenAddress: '127.0.0.1',
+      port: 18374,
+      stackPrefix: 'clawker',
+      dockerSocket: undefined,
+    });
+    assert.equal(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], { DOCKER_SOCKET: '' }).dockerSocket, undefined);
+    assert.equal(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', '--docker-socket='], {}).dockerSocket, undefined);
+  });
+
+  test('port boundaries and spellings that are numbers', () => {
+    const port = (text: string) => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', '--port', text], {}).port;
+    assert.equal(port('1'), 1);
+    assert.equal(port('65535'), 65535);
+    assert.equal(port('00080'), 80);
+    assert.equal(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], { CLAWKER_HOSTPROXY_PORT: '443' }).port, 443);
+  });
+
+  test('a data directory is required', () => {
+    assert.throws(() => readConfig(['--listen', '127.0.0.1'], {}), { message: '--data-dir is required' });
+    assert.throws(() => readConfig(['--data-dir', '', '--listen', '127.0.0.1'], { CLAWKER_HOSTPROXY_DATA_DIR: '/e' }), { message: '--data-dir is required' });
+    assert.throws(() => readConfig(['--listen', '127.0.0.1'], { CLAWKER_HOSTPROXY_DATA_DIR: '' }), { message: '--data-dir is required' });
+  });
+
+  test('the listen address must be an IP address', () => {
+    const message = '--listen must be an IP address (the firewall network gateway)';
+    for (const listen of ['localhost', '1.2.3', '0.0.0.0.0', '', 'fd00::1::2', '172.30.0.1:80']) {
+      assert.throws(() => readConfig(['--data-dir', '/d', '--listen', listen], {}), { message }, listen);
+    }
+    assert.throws(() => readConfig(['--data-dir', '/d'], {}), { message });
+    assert.throws(() => readConfig(['--data-dir', '/d'], { CLAWKER_HOSTPROXY_LISTEN: 'gateway' }), { message });
+  });
+
+  test('the port must be a TCP port', () => {
+    for (const text of ['0', '65536', '99999', '123456', '80x', 'x80', '', ' 80', '80 ', '-1', '+80', '1e3', '0x50', '8.0']) {
+      assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', `--port=${text}`], {}), { message: '--port must be a TCP port' }, JSON.stringify(text));
+    }
+    assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], { CLAWKER_HOSTPROXY_PORT: '0' }), { message: '--port must be a TCP port' });
+  });
+
+  test('the stack prefix is validated', () => {
+    for (const prefix of ['Bad', 'under_score', '1abc', '-x']) {
+      assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', `--stack-prefix=${prefix}`], {}), /stack prefix .*use lower-case letters/, prefix);
+    }
+    assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], { CLAWKER_HOSTPROXY_STACK_PREFIX: 'NO' }), /stack prefix "NO"/);
+  });
+
+  test('unknown options, positionals and options without a value are refused', () => {
+    assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', '--bogus'], {}), /Unknown option '--bogus'/);
+    assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', 'extra'], {}), /Unexpected argument 'extra'/);
+    assert.throws(() => readConfig(['--data-dir', '/d', '--listen'], {}), /--listen <value>' argument missing/);
+    assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', '--port'], {}), /--port <value>' argument missing/);
+  });
+});
+
+// ---- the daemon -----------------------------------------------------------------------------------
+
+describe('host proxy daemon', { concurrency: false }, () => {
+  test('listens, serves the agents of its stack with the secret, then writes a 0600 pid file', async () => {
+    const dir = dataDir();
+    const port = await freePort();
+    const f = fakes({}, [agentContainer('clawker-p-dev', '127.0.0.1', 'test-b', 'test-b-net')]);
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'test-b', dockerSocket: '/my.sock' }, f.deps);
+    try {
+      const pidPath = join(dir, 'hostproxy', 'hostproxy.pid');
+      assert.equal(running.pidPath, pidPath);
+      assert.equal(readFileSync(pidPath, 'utf8'), `{"pid":4242,"listenAddress":"127.0.0.1","port":${port},"stackPrefix":"test-b"}\n`);
+      assert.equal(statSync(pidPath).mode & 0o777, 0o600);
+      assert.deepEqual(f.sockets, ['/my.sock']);
+      const log = f.logs.get(join(dir, 'hostproxy', 'hostproxy.log'));
+      assert.deepEqual(log, [`listening on 127.0.0.1:${port} for the agents of stack test-b (network test-b-net), pid 4242`]);
+      assert.deepEqual([...f.logs.keys()], [join(dir, 'hostproxy', 'hostproxy.log')]);
+
+      // The agent's token is derived from the secret read from the data directory.
+      const token = hostProxyToken(SECRET, 'clawker-p-dev');
+      const opened = await call(port, 'POST', '/v1/browser/open', { token, body: JSON.stringify({ url: 'https://example.test/x' }) });
+      assert.equal(opened.status, 200);
+      assert.deepEqual(f.opened, ['https://example.test/x']);
+      const wrong = await call(port, 'POST', '/v1/browser/open', { token: hostProxyToken(Buffer.alloc(32, 1), 'clawker-p-dev'), body: '{"url":"https://example.test/y"}' });
+      assert.equal(wrong.status, 403);
+      assert.deepEqual(f.listed[0], {
+        filters: { label: ['dev.clawker.managed=true', 'dev.clawker.component=agent', 'dev.clawker.stack=test-b'], status: ['running'] },
+      });
+      const git = await call(port, 'POST', '/v1/git/credential', { token, body: JSON.stringify({ operation: 'get', fields: { protocol: 'https', host: 'git.test' } }) });
+      assert.equal(git.status, 404, 'the injected git runner answered none');
+      assert.equal(f.proc.exits.length, 0);
+    } finally {
+      running.server.close();
+      running.server.closeAllConnections();
+    }
+  });
+
+  test('a server error after listening is logged with its code, or its name', async () => {
+    const dir = dataDir();
+    const f = fakes();
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerSocket: undefined }, f.deps);
+    try {
+      assert.deepEqual(f.sockets, [undefined]);
+      running.server.emit('error', Object.assign(new Error('x'), { code: 'EMFILE' }));
+      running.server.emit('error', new TypeError('y'));
+      assert.deepEqual(f.logs.get(join(dir, 'hostproxy', 'hostproxy.log'))!.slice(1), ['server error (EMFILE)', 'server error (TypeError)']);
+      assert.equal(f.proc.exits.length, 0);
+    } finally {
+      running.server.close();
+    }
+  });
+
+  test('a port already taken: the start fails, no pid file', async () => {
+    const dir = dataDir();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const f = fakes();
+      await assert.rejects(startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerSocket: undefined }, f.deps), { code: 'EADDRINUSE' });
+      assert.equal(existsSync(join(dir, 'hostproxy', 'hostproxy.pid')), false);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
+  test('stop: logs, removes our pid file, closes open connections and exits 0; once; a 2 s fallback exit, unref', async () => {
+    const dir = dataDir();
+    const port = await freePort();
+    const f = fakes();
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerSocket: undefined }, f.deps);
+    // A kept-alive connection: closing must not wait for it.
+    const socket = await new Promise<Socket>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => resolve(s));
+    });
+    socket.write('GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+    await new Promise((resolve) => socket.once('data', resolve));
+    const socketClosed = new Promise((resolve) => socket.once('close', resolve));
+    const exited = f.proc.nextExit();
+    running.stop('SIGTERM');
+    running.stop('SIGINT');
+    assert.equal(existsSync(running.pidPath), false);
+    assert.equal(await exited, 0);
+    await socketClosed;
+    assert.deepEqual(f.proc.exits, [0]);
+    assert.deepEqual(f.logs.get(join(dir, 'hostproxy', 'hostproxy.log'))!.slice(1), ['SIGTERM: stopping']);
+    assert.equal(f.timers.length, 1);
+    assert.equal(f.timers[0]!.ms, 2000);
+    assert.equal(f.timers[0]!.unrefs, 1);
+    f.timers[0]!.callback();
+    assert.deepEqual(f.proc.exits, [0, 0]);
+    assert.equal(running.server.listening, false);
+  });
+
+  test("stop leaves a pid file that is another daemon's, and copes with a missing or garbled one", async () => {
+    for (const [content, kept] of [
+      ['{"pid":999999,"listenAddress":"127.0.0.1","port":1,"stackPrefix":"clawker"}\n', true],
+      ['{"listenAddress":"127.0.0.1"}\n', true],
+      ['not json', true],
+      [null, false],
+    ] as const) {
+      const dir = dataDir();
+      const f = fakes();
+      const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerSocket: undefined }, f.deps);
+      if (content === null) rmSync(running.pidPath);
+      else writeFileSync(running.pidPath, content);
+      const exited = f.proc.nextExit();
+      running.stop('SIGINT');
+      assert.equal(await exited, 0);
+      assert.equal(existsSync(running.pidPath), kept, String(content));
+      if (content !== null) assert.equal(readFileSync(running.pidPath, 'utf8'), content);
+      assert.deepEqual(f.logs.get(join(dir, 'hostproxy', 'hostproxy.log'))!.slice(1), ['SIGINT: stopping']);
+    }
+  });
+
+  test('run: a bad config is said on stdout without a log file, and exits 2 before anything else', async () => {
+    const cases: [string[], Record<string, string>, string][] = [
+      [[], {}, 'failed: --data-dir is required'],
+      [['--data-dir', '/d', '--listen', 'gateway'], {}, 'failed: --listen must be an IP address (the firewall network gateway)'],
+      [['--data-dir', '/d', '--listen', '127.0.0.1', '--port', '65536'], {}, 'failed: --port must be a TCP port'],
+      [['--data-dir', '/d'], { CLAWKER_HOSTPROXY_LISTEN: '127.0.0.1', CLAWKER_HOSTPROXY_PORT: '0' }, 'failed: --port must be a TCP port'],
+    ];
+    for (const [argv, env, line] of cases) {
+      let secretRead = false;
+      const f = fakes({
+        readSecret: () => {
+          secretRead = true;
+          return SECRET;
+        },
+      });
+      await runHostProxy(argv, env, f.deps);
+      assert.deepEqual(f.proc.exits, [2], line);
+      assert.deepEqual([...f.logs.entries()], [['', [line]]]);
+      assert.deepEqual(f.written, []);
+      assert.equal(secretRead, false);
+      assert.deepEqual(f.sockets, []);
+      assert.deepEqual(f.proc.eventNames(), []);
+    }
+  });
+
+  test('run: a secret others can read is refused: exit 1, nothing listens, no pid file', async () => {
+    const dir = dataDir(0o640);
+    const port = await freePort();
+    const f = fakes();
+    await runHostProxy(['--data-dir', dir, '--listen', '127.0.0.1', '--port', String(port)], {}, f.deps);
+    assert.deepEqual(f.proc.exits, [1]);
+    assert.equal(f.written.length, 1);
+    assert.match(
+      f.written[0]!,
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[hostproxy\] failed: \S+\/hostproxy\/secret is readable by other users \(mode 640\); expected 600\n$/,
+    );
+    assert.equal(existsSync(join(dir, 'hostproxy', 'hostproxy.pid')), false);
+    await assert.rejects(call(port, 'GET', '/v1/health'), { code: 'ECONNREFUSED' });
+    assert.deepEqual(f.proc.eventNames(), []);
+  });
+
+  test('run: a failure that is not an Error is said as it is', async () => {
+    const f = fakes({
+      readSecret: () => {
+        throw 'no secret today';
+      },
+    });
+    await runHostProxy(['--data-dir', '/d', '--listen', '127.0.0.1'], {}, f.deps);
+    assert.deepEqual(f.proc.exits, [1]);
+    assert.match(f.written.join(''), /^\S+Z \[hostproxy\] failed: no secret today\n$/);
+  });
+
+  test('run: SIGTERM and SIGINT stop it and remove the pid file; SIGHUP is ignored', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const dir = dataDir();
+      const port = await freePort();
+      const f = fakes();
+      await runHostProxy(['--port', String(port)], { CLAWKER_HOSTPROXY_DATA_DIR: dir, CLAWKER_HOSTPROXY_LISTEN: '127.0.0.1' }, f.deps);
+      const pidPath = join(dir, 'hostproxy', 'hostproxy.pid');
+      assert.equal(JSON.parse(readFileSync(pidPath, 'utf8')).port, port);
+      assert.deepEqual(f.proc.eventNames().sort(), ['SIGHUP', 'SIGINT', 'SIGTERM']);
+      for (const name of ['SIGHUP', 'SIGINT', 'SIGTERM']) assert.equal(f.proc.listenerCount(name), 1, name);
+      f.proc.emit('SIGHUP');
+      assert.equal(existsSync(pidPath), true);
+      assert.equal(f.proc.exits.length, 0);
+      assert.equal((await call(port, 'GET', '/v1/health')).status, 200);
+      const exited = f.proc.nextExit();
+      f.proc.emit(signal);
+      assert.equal(await exited, 0);
+      assert.equal(existsSync(pidPath), false);
+      assert.deepEqual(f.logs.get(join(dir, 'hostproxy', 'hostproxy.log'))!.slice(1), [`${signal}: stopping`]);
+      assert.deepEqual(f.written, []);
+    }
+  });
+});
+
+// ---- the real world -------------------------------------------------------------------------------
+
+describe('host proxy: the real dependencies', () => {
+  test('process, secret reader, timers, Docker on the given socket or dockerode’s default', () => {
+    const deps = nodeHostProxyDeps();
+    assert.equal(deps.process, process);
+    assert.equal(deps.readSecret, readHostProxySecret);
+    assert.equal(deps.setTimeout, setTimeout);
+    assert.equal(deps.openLog, daemonLog);
+    assert.equal(typeof deps.git, 'function');
+    assert.equal(typeof deps.openUrl, 'function');
+    const modem = (docker: unknown) => (docker as { modem: { socketPath: unknown } }).modem.socketPath;
+    assert.equal(modem(deps.docker('/run/other.sock')), '/run/other.sock');
+    const saved = process.env.DOCKER_HOST;
+    delete process.env.DOCKER_HOST;
+    try {
+      assert.equal(typeof modem(deps.docker(undefined)), 'function', "dockerode's own default, not a socket of undefined");
+    } finally {
+      if (saved !== undefined) process.env.DOCKER_HOST = saved;
+    }
+  });
+
+  test('write goes to stdout as it is', () => {
+    const deps = nodeHostProxyDeps();
+    const seen: unknown[] = [];
+    const original = process.stdout.write;
+    process.stdout.write = ((chunk: unknown) => {
+      seen.push(chunk);
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      deps.write('last words\n');
+    } finally {
+      process.stdout.write = original;
+    }
+    assert.deepEqual(seen, ['last words\n']);
+  });
+
+  test('the log: timestamped lines on the descriptor, rotated at the log file past 1 MiB', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clawker-hostproxy-log-'));
+    made.push(dir);
+    const path = join(dir, 'hostproxy.log');
+    const fd = openSync(path, 'a', 0o600);
+    try {
+      const log = daemonLog(path, fd);
+      log('hello');
+      assert.match(readFileSync(path, 'utf8'), /^\S+Z \[hostproxy\] hello\n$/);
+      const line = 'x'.repeat(999);
+      // 1 MiB is about 1024 lines of this length: rotation comes after, not before.
+      for (let i = 0; i < 1000; i++) log(line);
+      assert.equal(existsSync(`${path}.1`), false, 'not rotated below 1 MiB');
+      for (let i = 0; i < 100; i++) log(line);
+      assert.equal(existsSync(`${path}.1`), true, 'rotated past 1 MiB');
+      assert.ok(statSync(path).size < 256 * 1024);
+    } finally {
+      closeSync(fd);
+    }
+  });
+});
