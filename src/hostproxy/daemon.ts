@@ -5,6 +5,7 @@
  * listening, remove the pid file if it still holds our pid, exit 0. Any other failure: exit 1.
  */
 import Docker from 'dockerode';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
@@ -78,18 +79,14 @@ export async function startHostProxy(config: HostProxyConfig, deps: HostProxyDae
     log,
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // Stryker disable next-line BooleanLiteral: exclusive only changes how cluster workers share a port, and the daemon is never one
-    server.listen({ host: config.listenAddress, port: config.port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  // Stryker disable next-line BooleanLiteral: exclusive only changes how cluster workers share a port, and the daemon is never one
+  server.listen({ host: config.listenAddress, port: config.port, exclusive: true });
+  await once(server, 'listening'); // rejects with the listen error (EADDRINUSE, …)
   server.on('error', (e: NodeJS.ErrnoException) => log(`server error (${e.code ?? e.name})`));
 
   const pidPath = join(dir, HOST_PROXY_PID_FILE);
   const record: HostProxyPidFile = { pid, listenAddress: config.listenAddress, port: config.port, stackPrefix: config.stackPrefix };
+  // Stryker disable next-line ObjectLiteral: 0o600 is writeFileAtomic's default too (kept explicit; the tests check the file's mode)
   writeFileAtomic(pidPath, `${JSON.stringify(record)}\n`, { mode: 0o600 });
   log(`listening on ${config.listenAddress}:${config.port} for the agents of stack ${config.stackPrefix} (network ${network}), pid ${pid}`);
 
@@ -100,7 +97,7 @@ export async function startHostProxy(config: HostProxyConfig, deps: HostProxyDae
     log(`${signal}: stopping`);
     try {
       const now = JSON.parse(fs.readFileSync(pidPath, 'utf8')) as { pid?: number };
-      if (now.pid === pid) fs.rmSync(pidPath, { force: true });
+      if (now.pid === pid) fs.rmSync(pidPath); // gone since it was read: the catch below
     } catch {
       /* already gone */
     }
@@ -118,7 +115,7 @@ export async function runHostProxy(argv: string[], env: Readonly<Record<string, 
     try {
       config = readConfig(argv, env);
     } catch (e) {
-      deps.openLog()(`failed: ${e instanceof Error ? e.message : String(e)}`);
+      deps.openLog()(`failed: ${(e as Error).message}`); // readConfig throws Errors only
       deps.process.exit(2);
       return;
     }

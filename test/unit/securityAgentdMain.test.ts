@@ -326,6 +326,12 @@ describe('agentd: a command that cannot start', () => {
       assert.equal(h.logs.at(-1), `exec claude: ${code}`);
       assert.deepEqual(handlers.status(), { state: 'exited', command: ['claude'] });
       assert.deepEqual(h.proc.exits, [], 'not before the grace');
+      // Within the grace: a second start reports the failure and starts nothing; exec steps are refused.
+      const logged = h.logs.length;
+      assert.deepEqual(handlers.start(), { state: 'exited', command: ['claude'] });
+      assert.equal(h.logs.length, logged, 'no "started" line for a command that did not start');
+      assert.deepEqual(await handlers.exec({ argv: ['true'] } as never), { ok: false, error: 'claude has exited; agentd is shutting down' });
+      assert.equal(h.execs.length, 0);
       assert.equal(h.timeouts.length, 1);
       assert.equal(h.timeouts[0]!.ms, 200);
       h.timeouts[0]!.callback();
