@@ -137,7 +137,9 @@ function failingNodeTests(output: string): string[] {
     for (let j = i + 1; j < lines.length && !/^\s*\.\.\.\s*$/.test(lines[j]!); j++) yaml += `${lines[j]}\n`;
     if (/type: 'suite'/.test(yaml) || /\.test\.ts$/.test(m[1]!)) continue;
     const type = /failureType: '([^']+)'/.exec(yaml)?.[1];
-    failing.push(type && type !== 'testCodeFailure' ? `${m[1]} (${type})` : m[1]!);
+    // The assertion's message: what the mutant changed, as the test saw it.
+    const error = /^\s*error: (?:\|-?\n\s*)?'?(.*?)'?$/m.exec(yaml)?.[1]?.trim().slice(0, 160);
+    failing.push(`${m[1]}${type && type !== 'testCodeFailure' ? ` (${type})` : ''}${error ? ` — “${error}”` : ''}`);
   }
   return failing;
 }
