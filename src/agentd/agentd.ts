@@ -237,6 +237,9 @@ async function main(args: readonly string[], env: Readonly<Record<string, string
   }
 }
 
+/** `node agentd.js -- claude`: agentd's own arguments, after node's and the script's path. */
+export const agentdArguments = (argv: readonly string[]): string[] => argv.slice(2);
+
 /** agentd: `agentd.js -- <command> [args...]`; resolves once it is set up (it exits through deps.process.exit). */
 export async function runAgentd(args: readonly string[], env: Readonly<Record<string, string | undefined>>, deps: AgentdDeps): Promise<void> {
   try {

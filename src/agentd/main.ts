@@ -9,6 +9,6 @@
  * with the command's status. See config.ts for the CLAWKER_AGENTD_* variables (tests only), and
  * agentd.ts for the logic.
  */
-import { nodeAgentdDeps, runAgentd } from './agentd';
+import { agentdArguments, nodeAgentdDeps, runAgentd } from './agentd';
 
-void runAgentd(process.argv.slice(2), process.env, nodeAgentdDeps());
+void runAgentd(agentdArguments(process.argv), process.env, nodeAgentdDeps());

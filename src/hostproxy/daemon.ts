@@ -108,6 +108,9 @@ export async function startHostProxy(config: HostProxyConfig, deps: HostProxyDae
   return { server, pidPath, stop };
 }
 
+/** `node hostproxy.js --data-dir …`: the daemon's own arguments, after node's and the script's path. */
+export const daemonArguments = (argv: readonly string[]): string[] => argv.slice(2);
+
 /** The daemon: config from argv and env, start, stop on SIGTERM/SIGINT. */
 export async function runHostProxy(argv: string[], env: Readonly<Record<string, string | undefined>>, deps: HostProxyDaemonDeps): Promise<void> {
   try {

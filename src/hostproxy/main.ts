@@ -13,6 +13,6 @@
  * read it), listens, then writes <dataDir>/hostproxy/hostproxy.pid. SIGTERM/SIGINT: stops listening,
  * removes the pid file (if still ours) and exits 0. The logic is in daemon.ts.
  */
-import { nodeHostProxyDeps, runHostProxy } from './daemon';
+import { daemonArguments, nodeHostProxyDeps, runHostProxy } from './daemon';
 
-void runHostProxy(process.argv.slice(2), process.env, nodeHostProxyDeps());
+void runHostProxy(daemonArguments(process.argv), process.env, nodeHostProxyDeps());

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { isatty } from 'node:tty';
 import { after, describe, test } from 'node:test';
 import {
-  type AgentdDeps, type AgentdProcess, describeExit, fdLog, isDirectory, nodeAgentdDeps, runAgentd,
+  type AgentdDeps, agentdArguments, type AgentdProcess, describeExit, fdLog, isDirectory, nodeAgentdDeps, runAgentd,
 } from '../../src/agentd/agentd';
 import type { ExecStepContext, ExecStepRequest, ExecStepResult } from '../../src/agentd/execStep';
 import { readSessionMaterial } from '../../src/agentd/session';
@@ -547,6 +547,11 @@ describe('agentd: the real dependencies', () => {
     closeSync(fd);
     assert.equal(readFileSync(path, 'utf8'), '[agentd] one\n[agentd] two\n');
     assert.doesNotThrow(() => fdLog(fd)('to a closed descriptor'));
+  });
+
+  test("agentd's arguments are those after node's and the script's path", () => {
+    assert.deepEqual(agentdArguments(['/usr/bin/node', '/opt/clawker/agentd.js', '--', 'claude']), ['--', 'claude']);
+    assert.deepEqual(agentdArguments(['/usr/bin/node', '/opt/clawker/agentd.js', 'claude']), ['claude']);
   });
 
   test('describeExit', () => {

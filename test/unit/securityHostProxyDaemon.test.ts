@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { HOST_PROXY_TOKEN_HEADER } from '../../src/core/agents/agentContract';
-import { daemonLog, type DaemonProcess, type HostProxyDaemonDeps, nodeHostProxyDeps, runHostProxy, startHostProxy } from '../../src/hostproxy/daemon';
+import { daemonArguments, daemonLog, type DaemonProcess, type HostProxyDaemonDeps, nodeHostProxyDeps, runHostProxy, startHostProxy } from '../../src/hostproxy/daemon';
 import { type HostProxyConfig, readConfig } from '../../src/hostproxy/daemonConfig';
 import { readHostProxySecret } from '../../src/hostproxy/secret';
 import { hostProxyToken } from '../../src/hostproxy/token';
@@ -436,6 +436,11 @@ describe('host proxy: the real dependencies', () => {
     } finally {
       if (saved !== undefined) process.env.DOCKER_HOST = saved;
     }
+  });
+
+  test("the daemon's arguments are those after node's and the script's path", () => {
+    assert.deepEqual(daemonArguments(['/usr/bin/node', '/x/hostproxy.js', '--data-dir', '/d']), ['--data-dir', '/d']);
+    assert.deepEqual(daemonArguments(['/usr/bin/node', '/x/hostproxy.js']), []);
   });
 
   test('write goes to stdout as it is', () => {
