@@ -20,6 +20,7 @@ import type { Bpfman, CgroupRef, ContainerConfig } from '../../src/platform/bpf/
 import { ControlPlaneClient, ControlPlaneRequestError } from '../../src/platform/controlPlaneClient';
 import type { AgentStatus } from '../../src/core/stack/controlPlaneApi';
 import { LABEL_AGENT } from '../../src/core/stack/labels';
+import { inspectInfoOf, notFound } from '../helpers/dockerInspectFake';
 
 const ROOT = join(__dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'clawker-cp-agents-'));
@@ -49,15 +50,8 @@ class FakeDocker {
     return {
       inspect: async () => {
         const c = this.containers.find((x) => x.id === ref || x.name === ref);
-        if (!c) throw Object.assign(new Error(`no such container ${ref}`), { statusCode: 404 });
-        return {
-          Id: c.id,
-          Name: `/${c.name}`,
-          State: { Running: true },
-          Config: { Labels: { [LABEL_AGENT]: c.agent } },
-          HostConfig: { CgroupParent: '/clawker-agents' },
-          NetworkSettings: { Networks: {} },
-        };
+        if (!c) throw notFound(ref);
+        return inspectInfoOf(c);
       },
     };
   }

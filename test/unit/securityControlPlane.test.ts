@@ -17,6 +17,7 @@ import { ControlPlane, ControlPlaneError } from '../../src/controlplane/controlP
 import type { Bpfman, CgroupRef, ContainerConfig } from '../../src/platform/bpf/bpfman';
 import { LABEL_SUPERVISOR, SUPERVISOR_AGENTD } from '../../src/core/agents/agentContract';
 import { LABEL_AGENT } from '../../src/core/stack/labels';
+import { type FakeAgentContainer, inspectInfoOf, notFound } from '../helpers/dockerInspectFake';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawker-cp-gate-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,14 +26,8 @@ const guardDir = join(cgroupRoot, 'clawker-agents');
 mkdirSync(guardDir, { recursive: true });
 const inode = (path: string): number => Number(statSync(path).ino);
 
-interface FakeContainer {
-  name: string;
-  id: string;
-  agent: string;
-  running?: boolean;
-  /** Default: under the agents' cgroup. */
-  cgroupParent?: string;
-  supervisor?: boolean;
+interface FakeContainer extends FakeAgentContainer {
+  readonly supervisor?: boolean;
 }
 
 const hexId = (head: string): string => head + '0'.repeat(64 - head.length);
@@ -51,18 +46,11 @@ class FakeDocker {
     return {
       inspect: async () => {
         const c = this.containers.find((x) => x.id === ref || x.name === ref);
-        if (!c) throw Object.assign(new Error(`no such container ${ref}`), { statusCode: 404 });
-        return {
-          Id: c.id,
-          Name: `/${c.name}`,
-          State: { Running: c.running ?? true },
-          Config: { Labels: { [LABEL_AGENT]: c.agent, ...(c.supervisor ? { [LABEL_SUPERVISOR]: SUPERVISOR_AGENTD } : {}) } },
-          HostConfig: { CgroupParent: c.cgroupParent ?? '/clawker-agents' },
-          NetworkSettings: { Networks: {} },
-        };
+        if (!c) throw notFound(ref);
+        return inspectInfoOf({ ...c, labels: c.supervisor ? { [LABEL_SUPERVISOR]: SUPERVISOR_AGENTD } : {} });
       },
       remove: async () => {
-        if (!this.services.delete(ref)) throw Object.assign(new Error(`no such container ${ref}`), { statusCode: 404 });
+        if (!this.services.delete(ref)) throw notFound(ref);
         this.removed.push(ref);
       },
     };
