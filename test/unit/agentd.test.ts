@@ -20,10 +20,11 @@ import { createCertificateAuthority } from '../../src/core/pki/authority';
 import { issueControlPlaneSessionCertificate, issueSessionCertificate, type SessionCertificate } from '../../src/core/pki/sessionCertificate';
 import { commandEnvironment, commandFromArgv, firewallEnabled, readConfig } from '../../src/agentd/config';
 import { OutputTail } from '../../src/agentd/execStep';
-import { environmentBlock, loadNativeProcessControl, type ProcessControl, type ReapedChild, type SpawnRequest } from '../../src/agentd/nativeProc';
+import { environmentBlock, loadNativeProcessControl } from '../../src/agentd/nativeProc';
 import { isControlPlanePeer, rateLimitedLog } from '../../src/agentd/session';
 import { answer, LineReader, parseRequestLine } from '../../src/agentd/sessionProtocol';
 import { decideSignal, exitCodeOf, type ExitStatus, Supervisor } from '../../src/agentd/supervisor';
+import { FakeProcessTable } from '../helpers/fakeProcessTable';
 
 const repo = join(__dirname, '..', '..');
 
@@ -87,34 +88,8 @@ describe('signals and exit codes', () => {
   });
 });
 
-/** A process table in memory: spawn hands out pids, the test decides who exits. */
-class FakeProcesses implements ProcessControl {
-  spawned: SpawnRequest[] = [];
-  killed: [number, number][] = [];
-  exited: ReapedChild[] = [];
-  nextPid = 100;
-  failWith: Error | undefined;
-  spawn(request: SpawnRequest): number {
-    if (this.failWith) throw this.failWith;
-    this.spawned.push(request);
-    return this.nextPid++;
-  }
-  reap(): ReapedChild[] {
-    const out = this.exited;
-    this.exited = [];
-    return out;
-  }
-  pipe(): [number, number] {
-    return [-1, -1];
-  }
-  kill(pid: number, signal: number): boolean {
-    this.killed.push([pid, signal]);
-    return true;
-  }
-}
-
 function fakeSupervisor(existing: string[] = ['/workspace']) {
-  const processes = new FakeProcesses();
+  const processes = new FakeProcessTable();
   const exits: ExitStatus[] = [];
   const supervisor = new Supervisor(
     { command: ['claude', '--x'], env: { HOME: AGENT_HOME }, uid: 1001, gid: 1001, workdirs: ['/workspace', AGENT_HOME], foreground: true },

@@ -19,8 +19,9 @@ import type { ExecStepContext, ExecStepRequest, ExecStepResult } from '../../src
 import { readSessionMaterial } from '../../src/agentd/session';
 import { runExecStep } from '../../src/agentd/execStep';
 import { startSessionServer } from '../../src/agentd/session';
-import type { NativeProcessControl, ReapedChild, SpawnRequest } from '../../src/agentd/nativeProc';
+import type { SpawnRequest } from '../../src/agentd/nativeProc';
 import type { SessionMaterial, SessionServerOptions } from '../../src/agentd/session';
+import { FakeProcessTable } from '../helpers/fakeProcessTable';
 
 const made: string[] = [];
 after(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -35,47 +36,12 @@ class FakeProcess extends EventEmitter implements AgentdProcess {
   }
 }
 
-class FakeNative implements NativeProcessControl {
-  spawned: SpawnRequest[] = [];
-  killed: [number, number][] = [];
-  exited: ReapedChild[] = [];
-  subreaper = 0;
-  pipes = 0;
-  nextPid = 100;
-  failWith: Error | undefined;
-  subreaperFails = false;
-  killFails: Error | undefined;
-  spawn(request: SpawnRequest): number {
-    if (this.failWith) throw this.failWith;
-    this.spawned.push(request);
-    return this.nextPid++;
-  }
-  reap(): ReapedChild[] {
-    const out = this.exited;
-    this.exited = [];
-    return out;
-  }
-  pipe(): [number, number] {
-    this.pipes += 1;
-    return [3, 4];
-  }
-  kill(pid: number, signal: number): boolean {
-    if (this.killFails) throw this.killFails;
-    this.killed.push([pid, signal]);
-    return true;
-  }
-  becomeSubreaper(): void {
-    this.subreaper += 1;
-    if (this.subreaperFails) throw new Error('prctl says no');
-  }
-}
-
 const MATERIAL: SessionMaterial = { ca: 'CA', certificate: 'CERT', key: 'KEY' } as unknown as SessionMaterial;
 
 interface Harness {
   readonly deps: AgentdDeps;
   readonly proc: FakeProcess;
-  readonly native: FakeNative;
+  readonly native: FakeProcessTable;
   readonly logs: string[];
   readonly sessions: { material: SessionMaterial; options: SessionServerOptions }[];
   readonly closes: number[];
@@ -90,14 +56,14 @@ interface Harness {
 function harness(
   options: {
     pid?: number;
-    native?: FakeNative | (() => never);
+    native?: FakeProcessTable | (() => never);
     session?: 'ok' | 'missing' | 'listen-fails';
     terminal?: boolean;
     directories?: string[];
   } = {},
 ): Harness {
   const proc = new FakeProcess(options.pid);
-  const native = options.native instanceof FakeNative || options.native === undefined ? (options.native ?? new FakeNative()) : new FakeNative();
+  const native = options.native instanceof FakeProcessTable || options.native === undefined ? (options.native ?? new FakeProcessTable()) : new FakeProcessTable();
   const logs: string[] = [];
   const sessions: Harness['sessions'] = [];
   const closes: number[] = [];
@@ -197,7 +163,7 @@ describe('agentd: usage and start-up failures', () => {
     const b = harness({ pid: 1 });
     await runAgentd(['--', 'claude'], FIREWALL_ON, b.deps);
     assert.equal(b.native.subreaper, 0);
-    const native = new FakeNative();
+    const native = new FakeProcessTable();
     native.subreaperFails = true;
     const c = harness({ native });
     await runAgentd(['--', 'claude'], FIREWALL_ON, c.deps);
@@ -317,7 +283,7 @@ describe('agentd: a command that cannot start', () => {
 
   test('not found: 127; cannot execute: 126; the error goes to the session, agentd exits after a grace', async () => {
     for (const [code, exit] of [['ENOENT', 127], ['EACCES', 126], ['ENOEXEC', 126]] as const) {
-      const native = new FakeNative();
+      const native = new FakeProcessTable();
       native.failWith = spawnError(code, `exec claude: ${code}`);
       const h = harness({ native });
       await runAgentd(['--', 'claude'], FIREWALL_ON, h.deps);
@@ -344,7 +310,7 @@ describe('agentd: a command that cannot start', () => {
   });
 
   test('firewall off: the failed start is swallowed, and agentd exits 127 after the grace', async () => {
-    const native = new FakeNative();
+    const native = new FakeProcessTable();
     native.failWith = spawnError('ENOENT', 'exec nope: No such file or directory');
     const h = harness({ native });
     await runAgentd(['--', 'nope'], FIREWALL_OFF, h.deps);
@@ -410,7 +376,7 @@ describe('agentd: signals, reaping, exit', () => {
   });
 
   test('a signal that cannot be forwarded is said, and agentd stays', async () => {
-    const native = new FakeNative();
+    const native = new FakeProcessTable();
     const h = harness({ native });
     await runAgentd(['--', 'claude'], FIREWALL_OFF, h.deps);
     native.killFails = Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
