@@ -17,12 +17,12 @@
  * Needs the e2e test bed (test/testbed/provision.sh): Docker, the cgroup v2 mount, bpffs, root.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { REPORT_FILE, writeReportSection } from './reportFile';
+import { copyWorkingTree, ROOT } from './scratchTree';
 
-const ROOT = join(__dirname, '..', '..');
 const DIR = join(__dirname, 'datapath');
 const COMMAND_TIMEOUT_MS = 20 * 60_000;
 const BASE_TAG = 'mutation-base';
@@ -83,21 +83,6 @@ async function runOk(file: string, args: readonly string[], o: { cwd: string; en
 }
 
 const tail = (text: string, lines: number) => text.trim().split('\n').slice(-lines).join('\n');
-
-/** The working tree, tracked and untracked files as they are now, copied to `dest`; node_modules linked. */
-async function copyTree(dest: string): Promise<void> {
-  const listed = await runOk('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT });
-  const files = [...new Set(listed.split('\0'))].filter((f) => f && !f.startsWith('.stryker-tmp/') && !f.startsWith('node_modules/') && existsSync(join(ROOT, f)));
-  mkdirSync(dest, { recursive: true });
-  const pack = spawn('tar', ['-C', ROOT, '--null', '-T', '-', '-cf', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const unpack = spawn('tar', ['-C', dest, '-xf', '-'], { stdio: ['pipe', 'inherit', 'inherit'] });
-  pack.stdout.pipe(unpack.stdin);
-  pack.stdin.end(files.join('\0'));
-  const done = (p: ReturnType<typeof spawn>) => new Promise<number>((resolve) => p.on('close', (c) => resolve(c ?? 1)));
-  const [a, b] = await Promise.all([done(pack), done(unpack)]);
-  if (a !== 0 || b !== 0) throw new Error(`copying the tree to ${dest} failed (tar ${a}/${b})`);
-  symlinkSync(join(ROOT, 'node_modules'), join(dest, 'node_modules'));
-}
 
 function imageEnv(tags: { coredns: string; controlplane: string }): NodeJS.ProcessEnv {
   return { ...process.env, CLAWKER_COREDNS_IMAGE: tags.coredns, CLAWKER_CONTROLPLANE_IMAGE: tags.controlplane };
@@ -223,7 +208,7 @@ async function main(): Promise<number> {
   const outcomes: Outcome[] = [];
   try {
     log(`copying the working tree to ${tree}`);
-    await copyTree(tree);
+    copyWorkingTree(tree);
     for (const m of mutants) {
       const patch = join(DIR, m.patch);
       await runOk('git', ['apply', '--check', patch], { cwd: tree });

@@ -6,13 +6,13 @@
  *
  * Writes its section of test/mutation/REPORT.md and exits 1 when a mutant is not caught.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { writeReportSection } from './reportFile';
+import { copyWorkingTree } from './scratchTree';
 
-const ROOT = join(__dirname, '..', '..');
 const CP = 'src/controlplane/controlPlane.ts';
 const DEFENCES_TEST = 'test/unit/securityDefences.test.ts';
 const CONTROL_PLANE_TEST = 'test/unit/securityControlPlane.test.ts';
@@ -92,19 +92,10 @@ export const NAMED_MUTANTS: readonly NamedMutant[] = [
   },
 ];
 
-/** A copy of the tracked tree (and node_modules by link), so the working tree is never edited. */
+/** A scratch copy of the working tree: mutants are never written into the tree people work in. */
 function scratchTree(): string {
   const dir = mkdtempSync(join(tmpdir(), 'clawker-named-mutants-'));
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT }).toString().split('\0').filter(Boolean);
-  for (const file of files) {
-    mkdirSync(dirname(join(dir, file)), { recursive: true });
-    try {
-      cpSync(join(ROOT, file), join(dir, file));
-    } catch {
-      // deleted in the working tree but still in the index
-    }
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  copyWorkingTree(dir);
   return dir;
 }
 
