@@ -24,6 +24,7 @@ export const MUTATE = [
 
 export const TEST_FILES = [
   'test/unit/policy.test.ts',
+  'test/unit/policyDecisions.test.ts',
   'test/unit/clawkerFiles.test.ts',
   'test/unit/renderers.test.ts',
   'test/unit/envoyRoutes.test.ts',

@@ -37,13 +37,12 @@ export interface Decision {
   readonly pathRule?: NormalizedPathRule;
 }
 
-/** How specifically a rule's destination names a host: exact beats wildcard, deeper beats shallower. */
-function hostSpecificity(rule: NormalizedRule, host: string): number {
-  const dst = rule.dst;
-  if (dst.kind === 'ipv4') return dst.address === host ? 1000 : -1;
-  if (!dst.wildcard) return dst.name === host ? 1000 : -1;
-  if (host === dst.name || host.endsWith(`.${dst.name}`)) return dst.name.split('.').length;
-  return -1;
+/**
+ * How specifically a rule's destination names a host it covers: exact beats wildcard, deeper beats
+ * shallower. Only asked about rules from `rulesCovering(host)`, which all cover the host.
+ */
+function specificity(rule: NormalizedRule): number {
+  return rule.dst.kind === 'ipv4' || !rule.dst.wildcard ? 1000 : rule.dst.name.split('.').length;
 }
 
 /** Which rule protocols carry a request of this transport. */
@@ -108,6 +107,8 @@ export class Policy {
     const lists: NormalizedRule[][] = [];
     const exact = this.exact.get(host);
     if (exact) lists.push(exact);
+    // An address is only ever an exact destination: a wildcard's last label is never numeric.
+    // Stryker disable next-line ConditionalExpression: skipping the walk for an address only saves time
     if (!isIPv4(host)) {
       for (let suffix = host; ; suffix = suffix.slice(suffix.indexOf('.') + 1)) {
         const wild = this.wildcard.get(suffix);
@@ -125,13 +126,12 @@ export class Policy {
   /** The rule that governs (host, transport, port): most specific destination; deny wins a tie. */
   ruleFor(request: Pick<EgressRequest, 'host' | 'port' | 'transport'>): NormalizedRule | undefined {
     let best: NormalizedRule | undefined;
-    let bestScore = -1;
+    let bestScore = 0; // below any specificity (a wildcard has two labels at least)
     for (const rule of this.rulesCovering(request.host)) {
       if (!carries(rule.proto, request.transport)) continue;
       // Written so that a port that is no number (NaN) is in no range: fail closed (found by fuzzing).
       if (!(request.port >= rule.port.lo && request.port <= rule.port.hi)) continue;
-      const score = hostSpecificity(rule, request.host);
-      if (score < 0) continue;
+      const score = specificity(rule);
       if (score > bestScore || (score === bestScore && rule.action === 'deny' && best?.action !== 'deny')) {
         best = rule;
         bestScore = score;
@@ -146,12 +146,12 @@ export class Policy {
    * wildcard), and an exact rule leaves its subdomains to a covering wildcard, or to NXDOMAIN.
    */
   resolve(name: string): NameResolution {
-    let bestScore = -1;
+    let bestScore = 0;
     let best: NormalizedRule[] = [];
     for (const rule of this.rulesCovering(name)) {
       if (rule.dst.kind !== 'domain') continue;
-      const score = hostSpecificity(rule, name);
-      if (score < 0 || score < bestScore) continue;
+      const score = specificity(rule);
+      if (score < bestScore) continue;
       if (score > bestScore) {
         bestScore = score;
         best = [];
