@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ import {
   validateCredentialRequest,
 } from '../../src/hostproxy/validate';
 import { hostProxyUrl, loadOrCreateHostProxySecret, readHostProxySecret } from '../../src/platform/hostProxyLauncher';
+import { fakeGit as makeFakeGit, type FakeGitMode } from '../helpers/fakeGit';
 
 const made: string[] = [];
 const tempDir = (): string => {
@@ -205,20 +206,8 @@ test('git environment: never prompts, no askpass, no tracing', () => {
   assert.deepEqual(gitArgv('erase'), ['-c', 'core.askPass=', 'credential', 'reject']);
 });
 
-/** A fake git: records its argv and stdin, then answers as `mode` says. */
-function fakeGit(mode: 'answer' | 'prompt' | 'fail' | 'hang'): { git: string; record: string } {
-  const dir = tempDir();
-  const record = join(dir, 'record');
-  const git = join(dir, 'git');
-  const answer = {
-    answer: `printf 'protocol=https\\nhost=git.test\\nusername=alice\\npassword=pa=ss word\\n'`,
-    prompt: `echo "fatal: could not read Username for 'https://git.test': terminal prompts disabled" >&2; exit 128`,
-    fail: 'exit 3',
-    hang: 'sleep 10',
-  }[mode];
-  writeFileSync(git, `#!/bin/sh\nprintf '%s\\n' "$@" > '${record}.argv'\ncat > '${record}.stdin'\nenv > '${record}.env'\n${answer}\n`, { mode: 0o755 });
-  return { git, record };
-}
+/** A fake git in a directory of its own. */
+const fakeGit = (mode: FakeGitMode) => makeFakeGit(tempDir(), mode);
 
 test('git runner: argv, stdin in git format, no prompt; found / none / error / timeout', { skip: process.platform === 'win32' }, async () => {
   const fields: CredentialFields = { protocol: 'https', host: 'git.test', path: 'r.git' };
