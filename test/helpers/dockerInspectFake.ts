@@ -12,6 +12,8 @@ export interface FakeAgentContainer {
   /** Default: under the agents' cgroup. */
   readonly cgroupParent?: string;
   readonly labels?: Readonly<Record<string, string>>;
+  /** Its address on each network, by network name. */
+  readonly networks?: Readonly<Record<string, string>>;
 }
 
 export function inspectInfoOf(c: FakeAgentContainer) {
@@ -21,7 +23,7 @@ export function inspectInfoOf(c: FakeAgentContainer) {
     State: { Running: c.running ?? true },
     Config: { Labels: { [LABEL_AGENT]: c.agent, ...c.labels } },
     HostConfig: { CgroupParent: c.cgroupParent ?? '/clawker-agents' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: Object.fromEntries(Object.entries(c.networks ?? {}).map(([name, ip]) => [name, { IPAddress: ip }])) },
   };
 }
 

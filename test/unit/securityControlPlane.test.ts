@@ -11,11 +11,16 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, beforeEach, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
+import { startSessionServer } from '../../src/agentd/session';
+import type { CommandStatus } from '../../src/agentd/supervisor';
 import { readConfig } from '../../src/controlplane/config';
 import { ControlPlane, ControlPlaneError } from '../../src/controlplane/controlPlane';
 import type { Bpfman, CgroupRef, ContainerConfig } from '../../src/platform/bpf/bpfman';
-import { LABEL_SUPERVISOR, SUPERVISOR_AGENTD } from '../../src/core/agents/agentContract';
+import { AGENTD_SESSION_PORT, LABEL_SUPERVISOR, SUPERVISOR_AGENTD } from '../../src/core/agents/agentContract';
+import { issueSessionCertificate } from '../../src/core/pki/sessionCertificate';
+import { loadOrCreateCa } from '../../src/platform/caStore';
 import { LABEL_AGENT } from '../../src/core/stack/labels';
 import { type FakeAgentContainer, inspectInfoOf, notFound } from '../helpers/dockerInspectFake';
 
@@ -116,6 +121,10 @@ interface Harness {
   bpf: FakeBpf;
   /** Audit, warn and "start" lines, in order, beside bpf.calls. */
   log: string[];
+  /** Each audit line with the fields it carries into the audit log. */
+  audits: { message: string; fields: object }[];
+  network: string;
+  caDir: string;
   stateFile: string;
 }
 
@@ -123,9 +132,14 @@ const running: ControlPlane[] = [];
 after(() => running.forEach((cp) => cp.stop()));
 
 /** A control plane past its start-up (network, cgroup guard), reading `state` as its saved state file. */
-function harness(state?: object): Harness {
+function harness(state?: object, options: { realStart?: boolean; drainAfterMs?: number } = {}): Harness {
   const data = join(dir, `data-${n++}`);
-  const config = readConfig({ CLAWKER_DATA_DIR: data, CLAWKER_CGROUP2_ROOT: cgroupRoot, CLAWKER_PIN_DIR: join(dir, 'pin') });
+  const config = readConfig({
+    CLAWKER_DATA_DIR: data,
+    CLAWKER_CGROUP2_ROOT: cgroupRoot,
+    CLAWKER_PIN_DIR: join(dir, 'pin'),
+    ...(options.drainAfterMs !== undefined ? { CLAWKER_DRAIN_AFTER_MS: String(options.drainAfterMs) } : {}),
+  });
   if (state) {
     mkdirSync(dirname(config.stateFile), { recursive: true });
     writeFileSync(config.stateFile, JSON.stringify(state));
@@ -133,10 +147,14 @@ function harness(state?: object): Harness {
   const docker = new FakeDocker();
   const bpf = new FakeBpf();
   const log: string[] = [];
+  const audits: { message: string; fields: object }[] = [];
   const cp = new ControlPlane(config, docker as unknown as Docker, bpf as unknown as Bpfman, {
     progress: () => undefined,
     warn: (m) => log.push(`warn: ${m}`),
-    audit: (m) => log.push(`audit: ${m}`),
+    audit: (m, fields) => {
+      log.push(`audit: ${m}`);
+      audits.push({ message: m, fields });
+    },
   });
   running.push(cp);
   const internals = cp as unknown as Internals;
@@ -147,12 +165,14 @@ function harness(state?: object): Harness {
     servicesWanted: true,
     addresses: { subnet: '10.9.0.0/24', gateway: '10.9.0.1', envoy: '10.9.0.200', coredns: '10.9.0.201', controlplane: '10.9.0.202' },
   });
-  // The mTLS call to agentd is the session suite's (test/unit/agentd.test.ts); here: when it is made.
-  internals.startCommand = async (record) => {
-    log.push(`start ${record.name}`);
-    bpf.calls.push(`start ${record.name}`);
-  };
-  return { cp, internals, docker, bpf, log, stateFile: config.stateFile };
+  // Here: when the start is asked for. The mTLS call itself is the "starting the command" suite's below.
+  if (!options.realStart) {
+    internals.startCommand = async (record) => {
+      log.push(`start ${record.name}`);
+      bpf.calls.push(`start ${record.name}`);
+    };
+  }
+  return { cp, internals, docker, bpf, log, audits, stateFile: config.stateFile, network: config.names.network, caDir: config.caDir };
 }
 
 describe("the agents' cgroup guard", () => {
@@ -306,5 +326,228 @@ describe('firewall down', () => {
     const result = await h.cp.down();
     assert.deepEqual(result.stopped, []);
     assert.ok(h.log.includes('audit: firewall down: 2 agent(s) locked down (no egress), nothing stopped'), h.log.join('\n'));
+  });
+});
+
+describe('enrollment: waits, addresses, bypass windows of earlier runs, what the audit log records', () => {
+  test('an agents cgroup that appears only after the primer ran is waited for, then guarded', async () => {
+    const h = harness();
+    const lateRoot = join(dir, 'late-cgroup-root');
+    const lateGuard = join(lateRoot, 'clawker-agents');
+    Object.assign(h.internals, { cgroupRoot: lateRoot });
+    // Docker creates the parent cgroup a little after the primer container starts.
+    const primer = { start: async () => void setTimeout(() => mkdirSync(lateGuard, { recursive: true }), 150), wait: async () => undefined, remove: async () => undefined };
+    Object.assign(h.docker, { createContainer: async () => primer });
+    await h.internals.guardAgentsCgroup();
+    assert.deepEqual(h.bpf.calls, [`attach ${inode(lateGuard)}`, `enroll ${inode(lateGuard)} [lockdown]`]);
+  });
+
+  test("a container whose cgroup appears a little after its start event is waited for, then enrolled", async () => {
+    const h = harness();
+    const c = h.docker.add({ name: 'clawker.web.late', id: hexId('f1'), agent: 'late' }, false);
+    setTimeout(() => mkdirSync(cgroupDirOf(c), { recursive: true }), 150);
+    await h.internals.enrollAgent(c.id);
+    assert.deepEqual(h.bpf.calls, [`enroll ${inode(cgroupDirOf(c))} []`]);
+  });
+
+  test("an agent is known by its address on the firewall network, and only that one", async () => {
+    const h = harness();
+    const c = h.docker.add({ name: 'clawker.web.addr', id: hexId('f2'), agent: 'addr', networks: { [h.network]: '10.9.0.5', bridge: '172.17.0.9' } });
+    const bare = h.docker.add({ name: 'clawker.web.bare', id: hexId('f3'), agent: 'bare', networks: { bridge: '172.17.0.10' } });
+    await h.internals.enrollAgent(c.id);
+    await h.internals.enrollAgent(bare.id);
+    assert.deepEqual(h.cp.agentOfIp('10.9.0.5'), { agent: 'addr', container: c.id });
+    assert.equal(h.cp.agentOfIp('172.17.0.9'), undefined);
+    assert.equal(h.cp.agentOfIp('172.17.0.10'), undefined);
+    assert.equal(h.cp.agentOfIp(''), undefined, 'an agent with no address on the network is not "the agent at no address"');
+  });
+
+  test('an agent arriving while the stack is idle brings the services back before it is enrolled', async () => {
+    const h = harness();
+    Object.assign(h.internals, { servicesWanted: false });
+    (h.internals as unknown as { resume(): Promise<void> }).resume = async () => {
+      h.bpf.calls.push('resume');
+      Object.assign(h.internals, { servicesWanted: true });
+    };
+    const c = h.docker.add({ name: 'clawker.web.idle', id: hexId('f4'), agent: 'idle' });
+    const d = h.docker.add({ name: 'clawker.web.busy', id: hexId('f5'), agent: 'busy' });
+    await h.internals.enrollAgent(c.id);
+    await h.internals.enrollAgent(d.id);
+    assert.deepEqual(h.bpf.calls, ['resume', `enroll ${inode(cgroupDirOf(c))} []`, `enroll ${inode(cgroupDirOf(d))} []`]);
+  });
+
+  test("this container's window, expired while no control plane ran: ended as expired, nothing to close in the kernel", async () => {
+    const c = { name: 'clawker.web.exp', id: hexId('f6'), agent: 'exp' };
+    mkdirSync(cgroupDirOf(c), { recursive: true });
+    const until = new Date(Date.now() - 1000).toISOString();
+    const h = harness({ version: 2, disabled: {}, bypass: { [c.name]: { containerId: c.id, cgroupId: inode(cgroupDirOf(c)), until } } });
+    h.docker.add(c);
+    await h.internals.enrollAgent(c.id);
+    assert.deepEqual(h.bpf.calls, [`enroll ${inode(cgroupDirOf(c))} []`]);
+    assert.ok(h.log.includes('audit: bypass for exp ended (expired): firewall re-enabled'), h.log.join('\n'));
+    assert.equal(h.cp.status().agents[0]!.state, 'enrolled');
+  });
+
+  test('a window of the same container in an earlier run (another cgroup) is closed on that cgroup, and says so', async () => {
+    const c = { name: 'clawker.web.rerun', id: hexId('f7'), agent: 'rerun' };
+    const until = new Date(Date.now() + 60_000).toISOString();
+    const h = harness({ version: 2, disabled: {}, bypass: { [c.name]: { containerId: c.id, cgroupId: 515151, until } } });
+    h.docker.add(c);
+    await h.internals.enrollAgent(c.id);
+    assert.deepEqual(h.bpf.calls, [`enroll ${inode(cgroupDirOf(c))} []`, 'bypass 515151 0']);
+    assert.ok(h.log.includes('audit: bypass for rerun ended (it was for an earlier run of the container): firewall re-enabled'), h.log.join('\n'));
+  });
+
+  test('the audit log records who each enrollment, disable and exit was about', async () => {
+    const same = { name: 'clawker.web.who', id: hexId('f8'), agent: 'who' };
+    const h = harness({ version: 2, disabled: { [same.name]: { containerId: hexId('f9') } }, bypass: {} });
+    h.docker.add(same);
+    await h.internals.enrollAgent(same.id);
+    await h.internals.unenrollAgent(same.id);
+    const cgroupId = inode(cgroupDirOf(same));
+    assert.deepEqual(h.audits, [
+      { message: `firewall disable for ${same.name} was for an earlier container of that name (${hexId('f9').slice(0, 12)}); this one is enforced`, fields: { agent: 'who', container: same.id } },
+      { message: 'agent who enrolled', fields: { agent: 'who', container: same.id, cgroupId, verdict: 'allowed' } },
+      { message: 'agent who exited; unenrolled', fields: { agent: 'who', container: same.id, cgroupId } },
+    ]);
+  });
+
+  test('firewall down records its verdict in the audit log', async () => {
+    const h = harness();
+    await h.cp.down();
+    assert.deepEqual(h.audits, [{ message: 'firewall down: 0 agent(s) locked down (no egress), nothing stopped', fields: { verdict: 'denied' } }]);
+  });
+});
+
+describe('draining: the services stop a while after the last agent exits, not before', () => {
+  test('one agent exits while another runs: no drain; the last exits: drained after the delay', async () => {
+    const h = harness(undefined, { drainAfterMs: 800 });
+    const a = h.docker.add({ name: 'clawker.web.da', id: hexId('0a1'), agent: 'da' });
+    const b = h.docker.add({ name: 'clawker.web.db', id: hexId('0a2'), agent: 'db' });
+    await h.internals.enrollAgent(a.id);
+    await h.internals.enrollAgent(b.id);
+    h.bpf.calls = [];
+    await h.internals.unenrollAgent(a.id);
+    await sleep(500);
+    await h.internals.unenrollAgent(b.id);
+    // 500 ms after b's exit: 1000 ms after a's, but only 500 after the last agent's.
+    await sleep(500);
+    assert.deepEqual(h.bpf.calls, [`unenroll ${inode(cgroupDirOf(a))}`, `unenroll ${inode(cgroupDirOf(b))}`], 'drained before the delay after the last exit');
+    await sleep(700);
+    assert.equal(h.bpf.calls.at(-1), 'flush');
+    assert.ok(h.log.includes('audit: last agent exited: stack drained (routes, DNS cache and bypass windows flushed; CoreDNS and Envoy stopped)'), h.log.join('\n'));
+  });
+});
+
+describe("starting the command: the control plane asks the agent's supervisor over the mTLS session", () => {
+  // Loopback addresses of this process's own, so parallel runs of this file do not share a port.
+  const subnet = `127.${(process.pid % 250) + 1}.${Math.floor(Math.random() * 250) + 1}`;
+  let hostCount = 0;
+  type Record = { name: string };
+  const recordOf = (h: Harness, id: string): Record => (h.cp as unknown as { agents: Map<string, Record> }).agents.get(id)!;
+  /** Enrolling an agentd-supervised agent starts its command in the background; this waits for what it leaves. */
+  async function until(what: string, done: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !done(); i++) await sleep(25);
+    assert.ok(done(), `timed out waiting for ${what}`);
+  }
+
+  /** An agentd session server (agentd's own code) for the container `name`, answering start with `start`. */
+  async function supervisor(h: Harness, name: string, start: () => CommandStatus) {
+    const ip = `${subnet}.${++hostCount}`;
+    const { ca } = await loadOrCreateCa(h.caDir);
+    const own = issueSessionCertificate(ca, { commonName: name, usage: 'server', dnsNames: [name] });
+    const starts: string[][] = [];
+    const server = await startSessionServer(
+      { ca: ca.certificatePem, certificate: own.certificatePem, key: own.privateKeyPem },
+      {
+        host: ip,
+        port: AGENTD_SESSION_PORT,
+        log: () => undefined,
+        handlers: {
+          status: () => ({ state: 'waiting', command: [] }),
+          start: () => {
+            starts.push([...h.bpf.calls]);
+            return start();
+          },
+          exec: async () => ({ ok: false, error: 'not here' }),
+        },
+      },
+    );
+    after(() => server.close());
+    return { ip, starts };
+  }
+
+  test('asked only after the cgroup is enrolled; the audit log says what runs', async () => {
+    const h = harness(undefined, { realStart: true });
+    const name = 'clawker.web.cmd';
+    const agentd = await supervisor(h, name, () => ({ state: 'running', command: ['claude'], pid: 4242 }));
+    const c = h.docker.add({ name, id: hexId('b01'), agent: 'cmd', supervisor: true, networks: { [h.network]: agentd.ip } });
+    await h.internals.enrollAgent(c.id);
+    await until('the command line', () => h.audits.some((a) => a.message.includes('command')));
+    assert.deepEqual(agentd.starts, [[`enroll ${inode(cgroupDirOf(c))} []`]], 'one start, after the enrollment');
+    assert.deepEqual(agentd.starts[0], [`enroll ${inode(cgroupDirOf(c))} []`], 'the start came after the enrollment');
+    const lines = h.audits.filter((a) => a.message.includes('command'));
+    assert.deepEqual(lines[0], { message: 'agent cmd: command running (pid 4242)', fields: { agent: 'cmd', container: c.id } });
+  });
+
+  test('a command that already ended, or runs without a known pid, is reported as it is', async () => {
+    const h = harness(undefined, { realStart: true });
+    const states: CommandStatus[] = [{ state: 'exited', command: ['true'], exitCode: 0 }, { state: 'running', command: ['claude'] }];
+    const agentd = await supervisor(h, 'clawker.web.done', () => states.shift()!);
+    const c = h.docker.add({ name: 'clawker.web.done', id: hexId('b02'), agent: 'done', supervisor: true, networks: { [h.network]: agentd.ip } });
+    await h.internals.enrollAgent(c.id);
+    await until('the command line', () => h.audits.some((a) => a.message.includes('command')));
+    await h.internals.startCommand(recordOf(h, c.id));
+    assert.deepEqual(h.audits.filter((a) => a.message.includes('command')).map((a) => a.message), ['agent done: command exited', 'agent done: command running (pid ?)']);
+  });
+
+  test('a supervisor that refuses: a warning that names the agent and gives its reason', async () => {
+    const h = harness(undefined, { realStart: true });
+    const agentd = await supervisor(h, 'clawker.web.no', () => {
+      throw new Error('no command configured');
+    });
+    const c = h.docker.add({ name: 'clawker.web.no', id: hexId('b03'), agent: 'no', supervisor: true, networks: { [h.network]: agentd.ip } });
+    await h.internals.enrollAgent(c.id);
+    await until('the warning', () => h.log.some((l) => l.startsWith('warn')));
+    assert.ok(h.log.includes("warn: agent no: its command was not started: clawker.web.no's supervisor refused to start the command: no command configured"), h.log.join('\n'));
+  });
+
+  test('the control plane keeps one session certificate while its CA stays the same', async () => {
+    const h = harness(undefined, { realStart: true });
+    const agentd = await supervisor(h, 'clawker.web.twice', () => ({ state: 'running', command: ['claude'], pid: 7 }));
+    const c = h.docker.add({ name: 'clawker.web.twice', id: hexId('b04'), agent: 'twice', supervisor: true, networks: { [h.network]: agentd.ip } });
+    await h.internals.enrollAgent(c.id);
+    const session = () => (h.cp as unknown as { session?: { credentials: object } }).session?.credentials;
+    await until('the first start', () => agentd.starts.length === 1);
+    const first = session();
+    await h.internals.startCommand(recordOf(h, c.id));
+    assert.ok(first !== undefined && session() === first);
+    assert.equal(agentd.starts.length, 2);
+  });
+
+  test('a supervisor not answering yet is retried; once the agent exits, the retries stop without a warning', { timeout: 15_000 }, async () => {
+    const h = harness(undefined, { realStart: true });
+    const c = h.docker.add({ name: 'clawker.web.gone', id: hexId('b05'), agent: 'gone', supervisor: true, networks: { [h.network]: `${subnet}.250` } });
+    await h.internals.enrollAgent(c.id);
+    const started = h.internals.startCommand(recordOf(h, c.id));
+    await sleep(400);
+    await h.internals.unenrollAgent(c.id);
+    const t0 = Date.now();
+    await started;
+    assert.ok(Date.now() - t0 < 2000, 'the retries stopped');
+    assert.deepEqual(h.log.filter((l) => l.startsWith('warn')), []);
+  });
+
+  test('once the control plane stops, the retries stop, with a warning naming the agent', { timeout: 15_000 }, async () => {
+    const h = harness(undefined, { realStart: true });
+    const c = h.docker.add({ name: 'clawker.web.stop', id: hexId('b06'), agent: 'stop', supervisor: true, networks: { [h.network]: `${subnet}.251` } });
+    await h.internals.enrollAgent(c.id);
+    const started = h.internals.startCommand(recordOf(h, c.id));
+    await sleep(400);
+    h.cp.stop();
+    const t0 = Date.now();
+    await started;
+    assert.ok(Date.now() - t0 < 2000, 'the retries stopped');
+    assert.ok(h.log.some((l) => l.startsWith('warn: agent stop: its command was not started: ')), h.log.join('\n'));
   });
 });
