@@ -1,17 +1,21 @@
 /**
  * A fake git for the host proxy's credential runner (test/unit/hostProxy, securityHostProxyServer):
  * a shell script that records its argv, stdin and environment next to itself, then answers as
- * `mode` says.
+ * `mode` says ('deaf': exits 3 at once, without reading its input or recording anything).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type FakeGitMode = 'answer' | 'prompt' | 'fail' | 'hang' | 'killed';
+export type FakeGitMode = 'answer' | 'prompt' | 'fail' | 'hang' | 'killed' | 'deaf';
 
 /** Writes `<dir>/git`; its records are `<record>.argv`, `.stdin` and `.env`. */
 export function fakeGit(dir: string, mode: FakeGitMode): { git: string; record: string } {
   const record = join(dir, 'record');
   const git = join(dir, 'git');
+  if (mode === 'deaf') {
+    writeFileSync(git, '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+    return { git, record };
+  }
   const answer = {
     answer: `printf 'protocol=https\\nhost=git.test\\nusername=alice\\npassword=pa=ss word\\n'`,
     prompt: `echo "fatal: could not read Username for 'https://git.test': terminal prompts disabled" >&2; exit 128`,

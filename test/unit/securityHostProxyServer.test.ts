@@ -51,6 +51,17 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
   return { promise, resolve };
 }
 
+/** `promise`, or a failure naming `what` after 5 s (so a test whose fake is never reached fails instead of hanging). */
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not within 5 s: ${what}`)), 5000)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // ---- the server -----------------------------------------------------------------------------------
 
 interface Proxy {
@@ -101,6 +112,7 @@ interface CallOptions {
   readonly agent?: Agent;
 }
 
+/** One request; fails if no answer comes within 5 s. */
 function call(port: number, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...options.headers };
@@ -120,6 +132,7 @@ function call(port: number, method: string, path: string, options: CallOptions =
         resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body });
       });
     });
+    req.setTimeout(5000, () => req.destroy(new Error(`no answer within 5 s: ${method} ${path}`)));
     req.on('error', reject);
     req.end(options.body);
   });
@@ -153,7 +166,7 @@ function assertNoSecrets(lines: readonly string[], ...more: string[]): void {
   for (const secret of [PASSWORD, TOKEN, SECRET.toString('hex'), ...more]) assert.ok(!log.includes(secret), `the log holds ${secret}`);
 }
 
-describe('host proxy server: answers', () => {
+describe('host proxy server: answers', { timeout: 10_000 }, () => {
   test('every answer is JSON with its length, never cached, never sniffed', async () => {
     const p = await startProxy();
     try {
@@ -228,7 +241,7 @@ describe('host proxy server: answers', () => {
   });
 });
 
-describe('host proxy server: bodies', () => {
+describe('host proxy server: bodies', { timeout: 10_000 }, () => {
   test('the content type must be JSON: none is refused; case and spaces around parameters do not matter', async () => {
     const opened: string[] = [];
     const p = await startProxy({ openUrl: async (url) => void opened.push(url) });
@@ -323,7 +336,7 @@ describe('host proxy server: bodies', () => {
   });
 });
 
-describe('host proxy server: git credentials', () => {
+describe('host proxy server: git credentials', { timeout: 10_000 }, () => {
   test('refused, none, error and a failing runner: status, body and log; no secret logged', async () => {
     const results: (GitCredentialResult | Error | string)[] = [
       { kind: 'none' },
@@ -382,7 +395,7 @@ describe('host proxy server: git credentials', () => {
     const get = (host: string) => call(p.port, 'POST', '/v1/git/credential', { token: TOKEN, body: credential('get', { protocol: 'https', host }) });
     try {
       const first = ['a.test', 'b.test', 'c.test', 'd.test'].map(get);
-      await fourStarted.promise;
+      await within(fourStarted.promise, 'four git runs started');
       const fifth = await get('e.test');
       assert.deepEqual([fifth.status, fifth.body], [429, { error: 'too many credential requests at once' }]);
       assert.deepEqual(started, ['a.test', 'b.test', 'c.test', 'd.test'], 'the 5th never reached git');
@@ -403,7 +416,7 @@ describe('host proxy server: git credentials', () => {
   });
 });
 
-describe('host proxy server: browser', () => {
+describe('host proxy server: browser', { timeout: 10_000 }, () => {
   test('refused and failed opens: status, body and a log line with the host only', async () => {
     const failures: unknown[] = [new Error('no opener here'), 'not an error'];
     const p = await startProxy({
@@ -454,7 +467,7 @@ describe('host proxy server: browser', () => {
   });
 });
 
-describe('host proxy server: capacity', () => {
+describe('host proxy server: capacity', { timeout: 10_000 }, () => {
   test('32 requests in flight: the 33rd is 503 busy, the probe still answers; finished ones free their place', async () => {
     const gate = deferred();
     const all = deferred();
@@ -473,7 +486,7 @@ describe('host proxy server: capacity', () => {
     });
     try {
       const held = Array.from({ length: 32 }, () => call(p.port, 'GET', '/v1/nothing'));
-      await all.promise;
+      await within(all.promise, '32 lookups started');
       const busy = await call(p.port, 'GET', '/v1/nothing');
       assert.deepEqual([busy.status, busy.body], [503, { error: 'busy' }]);
       assert.equal(lookups, 32, 'the 33rd was not looked up');
@@ -693,6 +706,12 @@ describe('git credential runner', { skip: process.platform === 'win32' }, () => 
       reason: 'git exited with code 128',
     });
     assert.deepEqual(await gitCredentialRunner({ git: fakeGit(tempDir(), 'killed').git })('get', fields), { kind: 'error', reason: 'git exited with an error' });
+  });
+
+  test('a git that exits without reading its input is an error, not a crash of the daemon', async () => {
+    // More than a pipe holds, so writing it must fail once git is gone (EPIPE).
+    const big = { ...fields, path: 'p'.repeat(1024 * 1024) };
+    assert.deepEqual(await gitCredentialRunner({ git: fakeGit(tempDir(), 'deaf').git })('erase', big), { kind: 'error', reason: 'git exited with code 3' });
   });
 });
 
