@@ -113,14 +113,14 @@ export function validateBrowserRequest(body: unknown): Validated<BrowserRequest>
   if (raw.length > MAX_URL_LENGTH) return fail('url is too long');
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0020\u007f-\u009f]/.test(raw)) return fail('url contains whitespace or control characters');
-  if (!/^https?:\/\//i.test(raw)) return fail('only http and https URLs are opened');
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     return fail('url is not a valid URL');
   }
-  // The prefix checked above makes the scheme http or https, and the URL parser refuses those without a host.
+  // Checked on the parsed URL, the one that is opened; the parser refuses http and https without a host.
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail('only http and https URLs are opened');
   if (url.href.length > MAX_URL_LENGTH) return fail('url is too long');
   return { ok: true, value: { url: url.href, host: url.hostname } };
 }
