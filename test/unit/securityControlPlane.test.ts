@@ -421,19 +421,20 @@ describe('enrollment: waits, addresses, bypass windows of earlier runs, what the
 
 describe('draining: the services stop a while after the last agent exits, not before', () => {
   test('one agent exits while another runs: no drain; the last exits: drained after the delay', async () => {
-    const h = harness(undefined, { drainAfterMs: 800 });
+    const h = harness(undefined, { drainAfterMs: 1500 });
     const a = h.docker.add({ name: 'clawker.web.da', id: hexId('0a1'), agent: 'da' });
     const b = h.docker.add({ name: 'clawker.web.db', id: hexId('0a2'), agent: 'db' });
     await h.internals.enrollAgent(a.id);
     await h.internals.enrollAgent(b.id);
     h.bpf.calls = [];
     await h.internals.unenrollAgent(a.id);
-    await sleep(500);
+    await sleep(900);
     await h.internals.unenrollAgent(b.id);
-    // 500 ms after b's exit: 1000 ms after a's, but only 500 after the last agent's.
-    await sleep(500);
+    // 1000 ms after b's exit: 1900 ms after a's (a drain counted from it would have run at 1500),
+    // but only 1000 after the last agent's.
+    await sleep(1000);
     assert.deepEqual(h.bpf.calls, [`unenroll ${inode(cgroupDirOf(a))}`, `unenroll ${inode(cgroupDirOf(b))}`], 'drained before the delay after the last exit');
-    await sleep(700);
+    for (let i = 0; i < 100 && h.bpf.calls.at(-1) !== 'flush'; i++) await sleep(50);
     assert.equal(h.bpf.calls.at(-1), 'flush');
     assert.ok(h.log.includes('audit: last agent exited: stack drained (routes, DNS cache and bypass windows flushed; CoreDNS and Envoy stopped)'), h.log.join('\n'));
   });
