@@ -64,15 +64,14 @@ const ACCESS_LOG: Json[] = [
   },
 ];
 
-/** Names a request's Host may carry for a rule: with the port, and bare when it is the scheme's default. */
-function virtualHostDomains(rule: NormalizedRule, port: number, defaultPort: number): string[] {
-  const names = rule.dst.kind === 'ipv4' ? [rule.dst.address] : rule.dst.wildcard ? [rule.dst.name, `*.${rule.dst.name}`] : [rule.dst.name];
-  return names.flatMap((n) => (port === defaultPort ? [n, `${n}:${port}`] : [`${n}:${port}`]));
-}
-
-/** Server names (SNI) a TLS rule's filter chain answers; Envoy takes `*.x` as a wildcard. */
+/** Names a rule covers (SNI, and Host without the port); Envoy takes `*.x` as a wildcard. */
 const serverNames = (rule: NormalizedRule): string[] =>
   rule.dst.kind === 'ipv4' ? [rule.dst.address] : rule.dst.wildcard ? [rule.dst.name, `*.${rule.dst.name}`] : [rule.dst.name];
+
+/** Names a request's Host may carry: with the port, and bare when it is the scheme's default. */
+function virtualHostDomains(names: readonly string[], port: number, defaultPort: number): string[] {
+  return names.flatMap((n) => (port === defaultPort ? [n, `${n}:${port}`] : [`${n}:${port}`]));
+}
 
 function httpConnectionManager(statPrefix: string, virtualHosts: Json[]): Json {
   return {
@@ -98,16 +97,19 @@ function httpConnectionManager(statPrefix: string, virtualHosts: Json[]): Json {
 /** Every Host that no rule owns gets 403: also what defeats domain fronting inside a TLS chain. */
 const DENY_ALL_VHOST: Json = { name: 'deny-all', domains: ['*'], routes: [{ name: 'deny', match: { prefix: '/' }, direct_response: FORBIDDEN }] };
 
-function ruleVirtualHost(rule: NormalizedRule, port: number, tls: boolean, websocket: boolean): Json {
+function ruleVirtualHost(rule: NormalizedRule, port: number, tls: boolean, websocket: boolean, names: readonly string[] = serverNames(rule)): Json {
   const name = `${rule.proto}:${formatDestination(rule.dst)}:${port}`;
-  if (rule.action === 'deny') return { name, domains: virtualHostDomains(rule, port, tls ? 443 : 80), routes: DENY_ALL_VHOST.routes };
-  return { name, domains: virtualHostDomains(rule, port, tls ? 443 : 80), routes: routesFor(rule, tls ? UPSTREAM_HTTPS : UPSTREAM_HTTP, websocket) };
+  const domains = virtualHostDomains(names, port, tls ? 443 : 80);
+  if (rule.action === 'deny') return { name, domains, routes: DENY_ALL_VHOST.routes };
+  return { name, domains, routes: routesFor(rule, tls ? UPSTREAM_HTTPS : UPSTREAM_HTTP, websocket) };
 }
 
 /**
  * One filter chain per TLS destination, carrying only that destination's virtual host (plus deny-all).
  * A server name claimed by several rules (`example.com` by `example.com` and `.example.com`) goes to the
  * rule the policy picks for it; `https` and `wss` rules for one destination share a chain.
+ * A Host that another chain owns gets 403 inside this one: a wildcard's virtual host must not take
+ * the name of a more specific rule (SNI `a.example.org`, Host `bad.example.org` denied by its own rule).
  */
 function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port: number, paths: EnvoyPaths): Json[] {
   const claimants = new Map<string, NormalizedRule[]>();
@@ -118,6 +120,10 @@ function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port:
     const owner = chosen && claiming.includes(chosen) ? chosen : claiming[0]!;
     owned.set(owner, [...(owned.get(owner) ?? []), name]);
   }
+  const ownedElsewhere = (self: NormalizedRule): Json[] =>
+    [...owned]
+      .filter(([r]) => r !== self)
+      .map(([r, names]) => ({ name: `elsewhere:${r.proto}:${formatDestination(r.dst)}:${port}`, domains: virtualHostDomains(names, port, 443), routes: DENY_ALL_VHOST.routes }));
   const wss = new Set(rules.filter((r) => r.proto === 'wss').map((r) => formatDestination(r.dst)));
   const chains: Json[] = [];
   for (const rule of rules) {
@@ -127,7 +133,7 @@ function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port:
     const filters =
       rule.action === 'deny'
         ? [{ name: 'envoy.filters.network.direct_response', typed_config: typed(TYPES.directResponseNetwork) }]
-        : [httpConnectionManager(`tls_${formatDestination(rule.dst)}_${port}`, [ruleVirtualHost(rule, port, true, websocket), DENY_ALL_VHOST])];
+        : [httpConnectionManager(`tls_${formatDestination(rule.dst)}_${port}`, [ruleVirtualHost(rule, port, true, websocket, names), ...ownedElsewhere(rule), DENY_ALL_VHOST])];
     chains.push({
       name: `tls:${formatDestination(rule.dst)}:${port}`,
       filter_chain_match: { server_names: names, transport_protocol: 'tls' },
