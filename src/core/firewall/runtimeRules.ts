@@ -91,7 +91,7 @@ const describeRule = (rule: Pick<NormalizedRule, 'dst' | 'proto' | 'port'>): str
 // One rule a line, as a JSON flow mapping (valid YAML), so that a problem's line names its rule.
 const FIRST_RULE_LINE = 4;
 function stateAsProjectYaml(rules: readonly unknown[]): string {
-  if (rules.length === 0) return 'security:\n  firewall:\n    rules: []\n';
+  if (rules.length === 0) return ''; // an empty project file: no rules, no problems
   return ['security:', '  firewall:', '    rules:', ...rules.map((r) => `      - ${JSON.stringify(r)}`), ''].join('\n');
 }
 
@@ -104,6 +104,7 @@ export function checkState(value: unknown): CheckedState {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return broken('the rule state must be an object {"version": 1, "rules": [...]}.');
   const { version, rules } = value as { version?: unknown; rules?: unknown };
   if (version !== STATE_VERSION) {
+    // Stryker disable next-line EqualityOperator: a version equal to STATE_VERSION returned above, so > and >= cannot differ here
     const why = typeof version === 'number' && version > STATE_VERSION ? 'it was written by a newer clawker' : 'it is not a rule state this clawker wrote';
     return broken(`the rule state has version ${JSON.stringify(version) ?? 'none'}, not ${STATE_VERSION}: ${why}.`);
   }
@@ -115,6 +116,7 @@ export function checkState(value: unknown): CheckedState {
     const message = p.message
       .replace(/security\.firewall\./g, '')
       .replace(/the rule at line (\d+)/g, (_, line: string) => `rules[${Number(line) - FIRST_RULE_LINE}]`);
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: each rule is one JSON line (JSON is valid YAML flow), so every problem of a state lies on a rule's line and the index is always in range; the bound is a guard only
     return index >= 0 && index < rules.length ? { severity: p.severity, message, index } : { severity: p.severity, message };
   });
   if (loaded.failed) return { failed: true, rules: [], problems };
@@ -154,8 +156,10 @@ function checkTarget(dstRaw: string, protoRaw: string | undefined, portRaw: stri
     return checked.value;
   };
   const dst = take(checkDestination(dstRaw));
+  // Stryker disable next-line StringLiteral: checkProtocol reads '' as https with no finding, so the default '' and 'https' are the same
   const proto = take(checkProtocol(protoRaw ?? 'https'));
   const port = proto === undefined ? undefined : take(checkPort(portRaw, proto));
+  // Stryker disable next-line ConditionalExpression: the checkers give no value whenever they report an error, so `errors.length > 0` only repeats the value checks (kept as a guard)
   if (errors.length > 0 || !dst || proto === undefined || !port) return { errors, warnings };
   const rule = { dst, proto, port };
   return { target: { key: ruleKey(rule), label: describeRule(rule), dst: formatDestination(dst), proto, port: formatPortRange(port) }, errors, warnings };
@@ -164,6 +168,7 @@ function checkTarget(dstRaw: string, protoRaw: string | undefined, portRaw: stri
 /** The key of a stored rule; undefined only for a rule that would not pass `checkState`. */
 function keyOfStored(rule: StoredRule): string | undefined {
   const dst = checkDestination(String(rule.dst)).value;
+  // Stryker disable next-line StringLiteral: checkProtocol reads '' as https, so the default '' and 'https' are the same
   const proto = checkProtocol(String(rule.proto ?? 'https')).value;
   const port = proto === undefined ? undefined : checkPort(rule.port, proto).value;
   return dst && proto !== undefined && port ? ruleKey({ dst, proto, port }) : undefined;
@@ -179,13 +184,11 @@ const sameMethods = (a: readonly string[] | undefined, b: readonly string[] | un
 
 const samePathRule = (a: StoredPathRule, b: StoredPathRule): boolean => a.path === b.path && a.action === b.action && sameMethods(a.methods, b.methods);
 
-function sameStoredRule(a: StoredRule, b: StoredRule): boolean {
+/** Whether a merge changed the stored rule: it keeps the stored dst, proto and port, so only the rest is compared. */
+function sameMerge(a: StoredRule, b: StoredRule): boolean {
   const ap = a.path_rules ?? [];
   const bp = b.path_rules ?? [];
   return (
-    a.dst === b.dst &&
-    a.proto === b.proto &&
-    String(a.port) === String(b.port) &&
     a.action === b.action &&
     a.path_default === b.path_default &&
     ap.length === bp.length &&
@@ -214,10 +217,16 @@ function finish(rules: readonly StoredRule[], touched: readonly number[], change
   if (checked.failed || !checked.state) {
     const errors = checked.problems.filter((p) => p.severity === 'error');
     // Errors in the touched rules first: those are what the user just asked for.
+    // Stryker disable next-line UnaryOperator: every error of a state has an index (see checkState), so the `?? -1` fallback is never taken
     errors.sort((a, b) => Number(!touched.includes(a.index ?? -1)) - Number(!touched.includes(b.index ?? -1)));
     return fail(...errors.map(about));
   }
-  for (const p of checked.problems) if (p.severity !== 'info' && p.index !== undefined && touched.includes(p.index)) warnings.push(about(p));
+  for (const p of checked.problems) {
+    if (p.severity === 'info' || !touched.some((i) => i === p.index)) continue;
+    // The request's own checks may have said it already (an unusual method): say it once.
+    const warning = about(p);
+    if (!warnings.includes(warning)) warnings.push(warning);
+  }
   const changed = changes.some((c) => c.kind !== 'unchanged' && c.kind !== 'kept');
   return { ok: true, state: checked.state, changed, changes, warnings };
 }
@@ -441,7 +450,7 @@ export function refreshFromProject(state: RuntimeState, projectRules: readonly N
     for (const pr of rules[index]!.path_rules ?? []) {
       if (!projectPaths.has(pr.path)) changes.push({ kind: 'kept', message: `${label} keeps path rule ${describePathRule(pr)}, which is not in the project file` });
     }
-    if (sameStoredRule(merged, rules[index]!)) {
+    if (sameMerge(merged, rules[index]!)) {
       changes.push({ kind: 'unchanged', message: `${label} is up to date` });
       continue;
     }
