@@ -432,6 +432,20 @@ security:
     const chains = (ls[0]!.filter_chains as Json[]).filter((c) => c.name === 'tls:.dup.example:443');
     assert.deepEqual(chains.map((c) => [c.filter_chain_match.server_names, c.transport_socket]), [[['dup.example', '*.dup.example'], undefined]]);
   });
+  test('an exact rule under the wildcard does not decide who owns the wildcard names', () => {
+    const q = policyOf(`
+security:
+  firewall:
+    rules:
+      - { dst: .dup.example, proto: https }
+      - { dst: .dup.example, proto: wss, action: deny }
+      - { dst: x.dup.example, proto: https }
+`);
+    assert.equal(q.decide({ host: 'y.dup.example', port: 443, transport: 'https', path: '/', method: 'GET' }).verdict, 'deny');
+    const qs = renderEnvoy(q).listeners as Json[];
+    assert.deepEqual(outcome(https('y.dup.example'), qs), { kind: 'reset' });
+    assert.deepEqual(outcome(https('x.dup.example'), qs), { kind: 'forward', cluster: 'upstream_https', route: 'path-default' });
+  });
   test('an exact deny takes its name from a wildcard allow', () => {
     assert.deepEqual(outcome(https('pick.example'), ls), { kind: 'reset' });
     assert.deepEqual(outcome({ ...https('a.pick.example'), host: 'pick.example' }, ls), { kind: 'status', status: 403, route: 'deny' });
@@ -495,9 +509,20 @@ security:
     assert.deepEqual(routesFor(rule, 'c', false).map((r) => r.name), ['refused-path', 'path-0', 'path-1', 'path-2', 'path-3', 'path-default']);
     assert.deepEqual(routesFor(rule, 'c', false)[1].match, { prefix: '/abc' });
   });
-  test('methods: one method matched exactly, several as an alternation', () => {
+  test('methods: a whole-token alternation of the escaped methods', () => {
     const routes = routesFor(rule, 'c', false);
-    assert.deepEqual(routes[3].match, { prefix: '/m', headers: [{ name: ':method', string_match: { exact: 'GET' } }] });
+    assert.deepEqual(routes[3].match, { prefix: '/m', headers: [{ name: ':method', string_match: { safe_regex: { regex: 'GET' } } }] });
+    const m = renderEnvoy(policyOf(`
+security:
+  firewall:
+    rules:
+      - { dst: m.example, proto: https, path_rules: [{ path: /m, action: allow, methods: [GET] }, { path: /n, action: allow, methods: [GET, HEAD] }], path_default: deny }
+`)).listeners as Json[];
+    assert.deepEqual(outcome(https('m.example', '/m', 'GET'), m), { kind: 'forward', cluster: 'upstream_https', route: 'path-0' });
+    assert.deepEqual(outcome(https('m.example', '/m', 'GETX'), m), { kind: 'status', status: 403, route: 'path-default' });
+    assert.deepEqual(outcome(https('m.example', '/m', 'HEAD'), m), { kind: 'status', status: 403, route: 'path-default' });
+    assert.deepEqual(outcome(https('m.example', '/n', 'HEAD'), m), { kind: 'forward', cluster: 'upstream_https', route: 'path-1' });
+    assert.deepEqual(outcome(https('m.example', '/n', 'POST'), m), { kind: 'status', status: 403, route: 'path-default' });
     assert.deepEqual(routes[4].match, { prefix: '/n', headers: [{ name: ':method', string_match: { safe_regex: { regex: 'GET|HEAD' } } }] });
   });
   test('the default route takes every path, by name', () => {

@@ -116,7 +116,9 @@ function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port:
   for (const rule of rules) for (const name of serverNames(rule)) claimants.set(name, [...(claimants.get(name) ?? []), rule]);
   const owned = new Map<NormalizedRule, string[]>();
   for (const [name, claiming] of claimants) {
-    const chosen = policy.ruleFor({ host: name.startsWith('*.') ? `x${name.slice(1)}` : name, port, transport: 'https' });
+    // `*.x` is looked up as written: no exact rule has that name, so only wildcard rules decide it
+    // (as `x.x` would be, an exact rule for `x.x` would take it, which owns no `*.x`).
+    const chosen = policy.ruleFor({ host: name, port, transport: 'https' });
     const owner = chosen && claiming.includes(chosen) ? chosen : claiming[0]!;
     owned.set(owner, [...(owned.get(owner) ?? []), name]);
   }

@@ -16,8 +16,8 @@ const re2Literal = (s: string): string => s.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&
 function pathMatch(pr: NormalizedPathRule): Json {
   const path = pr.match.kind === 'prefix' ? { prefix: pr.match.prefix } : { safe_regex: { regex: pr.match.pattern } };
   if (pr.methods.length === 0) return path;
-  const methods = pr.methods.length === 1 ? { exact: pr.methods[0] } : { safe_regex: { regex: pr.methods.map(re2Literal).join('|') } };
-  return { ...path, headers: [{ name: ':method', string_match: methods }] };
+  // One method is an alternation of one: the escaped token, matched whole.
+  return { ...path, headers: [{ name: ':method', string_match: { safe_regex: { regex: pr.methods.map(re2Literal).join('|') } } }] };
 }
 
 /** Path rules in the order that makes Envoy's first match the policy's longest match. */
