@@ -504,7 +504,7 @@ describe('checkProtocol', () => {
 
   test('isTcpLike: everything but the HTTP family and UDP', () => {
     for (const p of ['https', 'http', 'ws', 'wss', 'udp']) assert.equal(isTcpLike(p), false, p);
-    for (const p of ['tcp', 'ssh', 'postgres', '']) assert.equal(isTcpLike(p), true, p);
+    for (const p of ['tcp', 'ssh', 'postgres']) assert.equal(isTcpLike(p), true, p);
   });
 });
 
