@@ -64,9 +64,10 @@ export function renderBpfEntries(policy: Policy, plan: ListenerPlan): BpfEntries
   for (const [destination, owner] of owners) {
     const host = representative(owner);
     if (owner.dst.kind === 'domain') {
-      // Only names DNS answers under this destination's key ever carry it.
-      const dns = policy.resolve(host);
-      if (dns.verdict !== 'forward' || dns.destination !== destination) continue;
+      // Only names DNS answers under this destination's key ever carry it. When DNS forwards the
+      // representative name, it is under this destination: the most specific rules covering an exact
+      // name are the exact rules for it, and those covering `*.zone` the wildcard `.zone`.
+      if (policy.resolve(host).verdict !== 'forward') continue;
     }
     // Only ports some rule covering these names allows can have a route.
     const ports = new Set<number>();
