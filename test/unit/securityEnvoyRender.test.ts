@@ -392,6 +392,10 @@ security:
         assert.deepEqual(cfg.http_filters, HTTP_FILTERS);
         assert.equal(cfg.route_config.name, cfg.stat_prefix);
         const vhosts = cfg.route_config.virtual_hosts as Json[];
+        // Envoy rejects a route configuration that lists a domain or a virtual host name twice.
+        const domains = vhosts.flatMap((v) => v.domains as string[]);
+        assert.equal(new Set(domains).size, domains.length, `${c.name}: ${domains.join(' ')}`);
+        assert.equal(new Set(vhosts.map((v) => v.name)).size, vhosts.length, c.name);
         assert.deepEqual(vhosts[vhosts.length - 1], { name: 'deny-all', domains: ['*'], routes: [{ name: 'deny', match: { prefix: '/' }, direct_response: { status: 403, body: { inline_string: 'Forbidden\n' } } }] });
       }
     }
@@ -474,6 +478,44 @@ describe('plain HTTP on 80: by Host header', () => {
     assert.deepEqual(chain(front, 'http:80').filter_chain_match, { transport_protocol: 'raw_buffer' });
     assert.deepEqual(routeOf(c, 'chat.example.net', '/').route, { cluster: 'upstream_http', upgrade_configs: [{ upgrade_type: 'websocket' }] });
     assert.deepEqual(routeOf(c, 'h.example', '/').route, { cluster: 'upstream_http' });
+  });
+  test('a name claimed by several rules is listed once (Envoy rejects a domain listed twice), for the rule the policy picks', () => {
+    const p = policyOf(`
+security:
+  firewall:
+    rules:
+      - { dst: .h2.example, proto: http }
+      - { dst: h2.example, proto: http, action: deny }
+      - { dst: x.example, proto: http, path_rules: [{ path: /a, action: allow }], path_default: deny }
+      - { dst: x.example, proto: ws }
+      - { dst: .w.example, proto: http }
+      - { dst: .w.example, proto: ws, action: deny }
+`);
+    const ls = renderEnvoy(p).listeners as Json[];
+    const c = (ls[0]!.filter_chains as Json[]).find((x) => x.name === 'http:80')!;
+    const vhosts = hcmOf(c).route_config.virtual_hosts as Json[];
+    const domains = vhosts.flatMap((v) => v.domains as string[]);
+    assert.equal(new Set(domains).size, domains.length, domains.join(' '));
+    // Envoy picks a virtual host by its domains, not by its place in the list.
+    assert.deepEqual(
+      vhosts.map((v) => [v.name, v.domains]).sort(),
+      [
+        ['http:.h2.example:80', ['*.h2.example', '*.h2.example:80']],
+        ['http:h2.example:80', ['h2.example', 'h2.example:80']],
+        ['http:x.example:80', ['x.example', 'x.example:80']],
+        ['ws:.w.example:80', ['w.example', 'w.example:80', '*.w.example', '*.w.example:80']],
+        ['deny-all', ['*']],
+      ].sort(),
+    );
+    const decide = (host: string, path: string) => p.decide({ host, port: 80, transport: 'http', path, method: 'GET' }).verdict;
+    assert.deepEqual([decide('a.h2.example', '/'), decide('h2.example', '/'), decide('x.example', '/a'), decide('x.example', '/b'), decide('a.w.example', '/')], ['allow', 'deny', 'allow', 'deny', 'deny']);
+    assert.deepEqual(outcome(http('a.h2.example', '/'), ls), { kind: 'forward', cluster: 'upstream_http', route: 'path-default' });
+    assert.deepEqual(outcome(http('h2.example', '/'), ls), { kind: 'status', status: 403, route: 'deny' });
+    assert.deepEqual(outcome(http('x.example', '/a'), ls), { kind: 'forward', cluster: 'upstream_http', route: 'path-0' });
+    assert.deepEqual(outcome(http('x.example', '/b'), ls), { kind: 'status', status: 403, route: 'path-default' });
+    assert.deepEqual(outcome(http('a.w.example', '/'), ls), { kind: 'status', status: 403, route: 'deny' });
+    // The http rule for x.example serves its WebSocket upgrades too (the ws rule allows them).
+    assert.deepEqual(routeOf(c, 'x.example', '/a').route, { cluster: 'upstream_http', upgrade_configs: [{ upgrade_type: 'websocket' }] });
   });
   test('an unknown Host gets 403 and TLS to an unknown name is reset', () => {
     assert.deepEqual(outcome(http('evil.com', '/')), { kind: 'status', status: 403, route: 'deny' });
@@ -626,16 +668,16 @@ describe('listener plan: which rules get which listener port', () => {
     const rules = [rule('a.example', 'tcp', 1), rule('b.example', 'tcp', 2), rule('c.example', 'tcp', 3), rule('d.example', 'tcp', 4), rule('e.example', 'tcp', 5), rule('f.example', 'tcp', 6)];
     const plan = planListeners(rules, {
       'tcp:a.example:1': 19999,
-      'tcp:b.example:2': 10001,
-      'tcp:c.example:3': 10000,
+      'tcp:b.example:2': 10000,
+      'tcp:c.example:3': 10001,
       'tcp:d.example:4': 20000,
       'tcp:e.example:5': 19999,
       'tcp:f.example:6': 5,
     });
     assert.deepEqual(plan.allocation, {
       'tcp:a.example:1': 19999,
-      'tcp:b.example:2': 10001,
-      'tcp:c.example:3': 10002,
+      'tcp:b.example:2': 10002,
+      'tcp:c.example:3': 10001,
       'tcp:d.example:4': 10003,
       'tcp:e.example:5': 10004,
       'tcp:f.example:6': 10005,

@@ -97,7 +97,7 @@ function httpConnectionManager(statPrefix: string, virtualHosts: Json[]): Json {
 /** Every Host that no rule owns gets 403: also what defeats domain fronting inside a TLS chain. */
 const DENY_ALL_VHOST: Json = { name: 'deny-all', domains: ['*'], routes: [{ name: 'deny', match: { prefix: '/' }, direct_response: FORBIDDEN }] };
 
-function ruleVirtualHost(rule: NormalizedRule, port: number, tls: boolean, websocket: boolean, names: readonly string[] = serverNames(rule)): Json {
+function ruleVirtualHost(rule: NormalizedRule, port: number, tls: boolean, websocket: boolean, names: readonly string[]): Json {
   const name = `${rule.proto}:${formatDestination(rule.dst)}:${port}`;
   const domains = virtualHostDomains(names, port, tls ? 443 : 80);
   if (rule.action === 'deny') return { name, domains, routes: DENY_ALL_VHOST.routes };
@@ -105,23 +105,33 @@ function ruleVirtualHost(rule: NormalizedRule, port: number, tls: boolean, webso
 }
 
 /**
- * One filter chain per TLS destination, carrying only that destination's virtual host (plus deny-all).
- * A server name claimed by several rules (`example.com` by `example.com` and `.example.com`) goes to the
- * rule the policy picks for it; `https` and `wss` rules for one destination share a chain.
- * A Host that another chain owns gets 403 inside this one: a wildcard's virtual host must not take
- * the name of a more specific rule (SNI `a.example.org`, Host `bad.example.org` denied by its own rule).
+ * Which rule serves each name of a listener: a name claimed by several rules (`example.com` by
+ * `example.com` and `.example.com`, or by an `http` and a `ws` rule) goes to the rule the policy
+ * picks for it, so that Envoy sees each name once (it rejects a domain listed twice) and decides
+ * as the policy does.
  */
-function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port: number, paths: EnvoyPaths): Json[] {
+function ownedNames(policy: Policy, rules: readonly NormalizedRule[], port: number, transport: 'https' | 'http'): Map<NormalizedRule, string[]> {
   const claimants = new Map<string, NormalizedRule[]>();
   for (const rule of rules) for (const name of serverNames(rule)) claimants.set(name, [...(claimants.get(name) ?? []), rule]);
   const owned = new Map<NormalizedRule, string[]>();
   for (const [name, claiming] of claimants) {
     // `*.x` is looked up as written: no exact rule has that name, so only wildcard rules decide it
     // (as `x.x` would be, an exact rule for `x.x` would take it, which owns no `*.x`).
-    const chosen = policy.ruleFor({ host: name, port, transport: 'https' });
+    const chosen = policy.ruleFor({ host: name, port, transport });
     const owner = chosen && claiming.includes(chosen) ? chosen : claiming[0]!;
     owned.set(owner, [...(owned.get(owner) ?? []), name]);
   }
+  return owned;
+}
+
+/**
+ * One filter chain per TLS destination, carrying only that destination's virtual host (plus deny-all);
+ * `https` and `wss` rules for one destination share a chain.
+ * A Host that another chain owns gets 403 inside this one: a wildcard's virtual host must not take
+ * the name of a more specific rule (SNI `a.example.org`, Host `bad.example.org` denied by its own rule).
+ */
+function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port: number, paths: EnvoyPaths): Json[] {
+  const owned = ownedNames(policy, rules, port, 'https');
   const ownedElsewhere = (self: NormalizedRule): Json[] =>
     [...owned]
       .filter(([r]) => r !== self)
@@ -160,8 +170,11 @@ function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port:
   return chains;
 }
 
-function plainHttpChain(rules: readonly NormalizedRule[], port: number): Json {
-  const vhosts = rules.map((r) => ruleVirtualHost(r, port, false, r.proto === 'ws'));
+/** One chain for plain HTTP, by Host; `http` and `ws` rules for one destination share a virtual host. */
+function plainHttpChain(policy: Policy, rules: readonly NormalizedRule[], port: number): Json {
+  const owned = ownedNames(policy, rules, port, 'http');
+  const ws = new Set(rules.filter((r) => r.proto === 'ws').map((r) => formatDestination(r.dst)));
+  const vhosts = [...owned].map(([r, names]) => ruleVirtualHost(r, port, false, ws.has(formatDestination(r.dst)), names));
   return { name: `http:${port}`, filter_chain_match: { transport_protocol: 'raw_buffer' }, filters: [httpConnectionManager(`http_${port}`, [...vhosts, DENY_ALL_VHOST])] };
 }
 
@@ -173,7 +186,8 @@ function httpListener(name: string, port: number, chains: Json[]): Json {
   return { '@type': `type.googleapis.com/${TYPES.listener}`, name, address: socketAddress('0.0.0.0', port), listener_filters: [TLS_INSPECTOR], filter_chains: chains, access_log: ACCESS_LOG };
 }
 
-const clusterName = (g: ListenerGroup): string => `${g.kind}:${g.key.split(':').slice(1, -1).join(':')}:${g.upstreamPort}`;
+/** A pinned (TCP/UDP) group's key is `kind:destination:upstream port` already: the cluster takes it as its name. */
+const clusterName = (g: ListenerGroup): string => g.key;
 
 function pinnedListener(g: ListenerGroup): Json {
   const cluster = clusterName(g);
@@ -266,11 +280,11 @@ function healthListener(): Json {
 export function renderEnvoy(policy: Policy, options: { paths?: EnvoyPaths; previousAllocation?: Readonly<Record<string, number>> } = {}): EnvoyConfig {
   const paths = options.paths ?? DEFAULT_ENVOY_PATHS;
   const plan = planListeners(policy.rules, options.previousAllocation);
-  const frontChains = [...tlsFilterChains(policy, plan.front.tls, 443, paths), plainHttpChain(plan.front.http, 80)];
+  const frontChains = [...tlsFilterChains(policy, plan.front.tls, 443, paths), plainHttpChain(policy, plan.front.http, 80)];
   const listeners: Json[] = [httpListener('front', FRONT_LISTENER_PORT, frontChains)];
   for (const g of plan.dedicated) {
     if (g.kind === 'tls') listeners.push(httpListener(g.key, g.port, tlsFilterChains(policy, g.rules, g.upstreamPort, paths)));
-    else if (g.kind === 'http') listeners.push(httpListener(g.key, g.port, [plainHttpChain(g.rules, g.upstreamPort)]));
+    else if (g.kind === 'http') listeners.push(httpListener(g.key, g.port, [plainHttpChain(policy, g.rules, g.upstreamPort)]));
     else listeners.push(pinnedListener(g));
   }
   const clusters: Json[] = [forwardProxyCluster(UPSTREAM_HTTPS, true), forwardProxyCluster(UPSTREAM_HTTP, false), ...plan.dedicated.filter((g) => g.kind === 'tcp' || g.kind === 'udp').map(pinnedCluster)];

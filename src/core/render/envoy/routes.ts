@@ -22,10 +22,8 @@ function pathMatch(pr: NormalizedPathRule): Json {
 
 /** Path rules in the order that makes Envoy's first match the policy's longest match. */
 export function orderedPathRules(rule: NormalizedRule): NormalizedPathRule[] {
-  return rule.pathRules
-    .map((pr, index) => ({ pr, index }))
-    .sort((a, b) => b.pr.path.length - a.pr.path.length || a.index - b.index)
-    .map(({ pr }) => pr);
+  // Array.prototype.sort is stable (ES2019): rules of equal length keep their declaration order.
+  return [...rule.pathRules].sort((a, b) => b.path.length - a.path.length);
 }
 
 export function routesFor(rule: NormalizedRule, cluster: string, websocket: boolean): Json[] {
