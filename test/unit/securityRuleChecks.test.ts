@@ -362,6 +362,8 @@ describe('add DOMAIN', () => {
     assert.deepEqual(out.changes, [{ kind: 'unchanged', message: 'api.anthropic.com https:443 is already allowed by a built-in rule; nothing changed.' }]);
     assert.equal(out.changed, false);
     assert.deepEqual(out.warnings, []);
+    const tls = done(addRule(EMPTY_STATE, { dst: 'api.anthropic.com', proto: 'tls' }));
+    assert.deepEqual(tls.warnings, ["api.anthropic.com: 'tls' is the legacy name of 'https' and is read as 'https'."]);
   });
 
   test('already allowed: by the store, or by the project file (named)', () => {
