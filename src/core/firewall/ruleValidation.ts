@@ -216,7 +216,6 @@ export function validateFirewall(firewall: unknown, src: SourceContext): RuleVal
       rules.push(rule);
       continue;
     }
-    // Stryker disable next-line ConditionalExpression: an add_domains entry is a scalar, and rangeAt of a path below a scalar falls back to that scalar's own range, so appending 'dst' places the problem at the same range
     const at = path[path.length - 2] === 'rules' ? [...path, 'dst'] : path;
     const fixes = sink.removeItemFix(path, 'Remove the duplicate rule');
     if ('system' in first && sameEffect(first.system, rule)) {

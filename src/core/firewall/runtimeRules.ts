@@ -104,7 +104,6 @@ export function checkState(value: unknown): CheckedState {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return broken('the rule state must be an object {"version": 1, "rules": [...]}.');
   const { version, rules } = value as { version?: unknown; rules?: unknown };
   if (version !== STATE_VERSION) {
-    // Stryker disable next-line EqualityOperator: a version equal to STATE_VERSION returned above, so > and >= cannot differ here
     const why = typeof version === 'number' && version > STATE_VERSION ? 'it was written by a newer clawker' : 'it is not a rule state this clawker wrote';
     return broken(`the rule state has version ${JSON.stringify(version) ?? 'none'}, not ${STATE_VERSION}: ${why}.`);
   }
@@ -116,7 +115,6 @@ export function checkState(value: unknown): CheckedState {
     const message = p.message
       .replace(/security\.firewall\./g, '')
       .replace(/the rule at line (\d+)/g, (_, line: string) => `rules[${Number(line) - FIRST_RULE_LINE}]`);
-    // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: each rule is one JSON line (JSON is valid YAML flow), so every problem of a state lies on a rule's line and the index is always in range; the bound is a guard only
     return index >= 0 && index < rules.length ? { severity: p.severity, message, index } : { severity: p.severity, message };
   });
   if (loaded.failed) return { failed: true, rules: [], problems };
@@ -159,7 +157,6 @@ function checkTarget(dstRaw: string, protoRaw: string | undefined, portRaw: stri
   // Stryker disable next-line StringLiteral: checkProtocol reads '' as https with no finding, so the default '' and 'https' are the same
   const proto = take(checkProtocol(protoRaw ?? 'https'));
   const port = proto === undefined ? undefined : take(checkPort(portRaw, proto));
-  // Stryker disable next-line ConditionalExpression: the checkers give no value whenever they report an error, so `errors.length > 0` only repeats the value checks (kept as a guard)
   if (errors.length > 0 || !dst || proto === undefined || !port) return { errors, warnings };
   const rule = { dst, proto, port };
   return { target: { key: ruleKey(rule), label: describeRule(rule), dst: formatDestination(dst), proto, port: formatPortRange(port) }, errors, warnings };
