@@ -109,6 +109,9 @@ export async function startSessionServer(material: SessionMaterial, options: Ses
   server.maxConnections = limits.maxConnections;
   server.on('tlsClientError', (error, socket) => {
     logRefusal(`session: refused a connection from ${socket.remoteAddress ?? 'an unknown address'}: ${error.message}`);
+    // A handshake timeout does not end the socket by itself once this event has a listener: a peer
+    // that never speaks would keep its connection slot forever.
+    socket.destroy();
   });
   server.on('secureConnection', (socket) => {
     if (!socket.authorized || !isControlPlanePeer(socket.getPeerCertificate())) {
@@ -162,7 +165,10 @@ function serveConnection(socket: TLSSocket, handlers: SessionHandlers, limits: t
   const send = (text: string): void => {
     if (!socket.destroyed && socket.writable) socket.write(text);
   };
-  socket.setTimeout(limits.idleTimeoutMs, () => {
+  // Not setTimeout's callback: that one is called once only, so a timeout during a long exec step
+  // would leave the connection open for good.
+  socket.setTimeout(limits.idleTimeoutMs);
+  socket.on('timeout', () => {
     // A long exec step is not idleness.
     if (inFlight === 0) socket.destroy();
   });
