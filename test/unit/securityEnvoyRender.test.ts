@@ -450,6 +450,17 @@ security:
     assert.deepEqual(outcome(https('y.dup.example'), qs), { kind: 'reset' });
     assert.deepEqual(outcome(https('x.dup.example'), qs), { kind: 'forward', cluster: 'upstream_https', route: 'path-default' });
   });
+  test('a rule the policy picks from another listener (an https port range) leaves the name to this listener\'s claimant', () => {
+    const q = policyOf(`
+security:
+  firewall:
+    rules:
+      - { dst: .rng.example, proto: https, port: "440-450" }
+      - { dst: .rng.example, proto: https }
+`);
+    assert.equal(q.decide({ host: 'a.rng.example', port: 443, transport: 'https', path: '/', method: 'GET' }).verdict, 'allow');
+    assert.deepEqual(outcome(https('a.rng.example'), renderEnvoy(q).listeners as Json[]), { kind: 'forward', cluster: 'upstream_https', route: 'path-default' });
+  });
   test('an exact deny takes its name from a wildcard allow', () => {
     assert.deepEqual(outcome(https('pick.example'), ls), { kind: 'reset' });
     assert.deepEqual(outcome({ ...https('a.pick.example'), host: 'pick.example' }, ls), { kind: 'status', status: 403, route: 'deny' });
