@@ -56,8 +56,8 @@ export type ConfigResult = { readonly config: AgentdConfig } | { readonly error:
 
 /** `agentd.js -- claude --flag`: everything after the first `--` (or all of it, when there is none). */
 export function commandFromArgv(args: readonly string[]): string[] {
-  const separator = args.indexOf('--');
-  return separator === -1 ? [...args] : args.slice(separator + 1);
+  // Without a `--`, indexOf is -1 and the slice starts at 0: all of it.
+  return args.slice(args.indexOf('--') + 1);
 }
 
 /** Only an explicit `false` turns the gate off: unset, empty or a typo keeps the command waiting. */

@@ -85,8 +85,11 @@ export async function runExecStep(context: ExecStepContext, request: ExecStepReq
   const output = new Socket({ fd: readEnd, readable: true, writable: false });
   const drained = new Promise<void>((resolve) => {
     output.on('data', (chunk: Buffer) => tail.push(chunk));
+    // Stryker disable next-line StringLiteral: 'close' always follows 'end' (allowHalfOpen is off, autoDestroy on), so either listener alone resolves; the 250 ms drain bound covers the rest
     output.on('end', resolve);
+    // Stryker disable next-line StringLiteral: 'end' resolves before 'close' on every normal end, and a destroy by error goes through the 'error' listener
     output.on('close', resolve);
+    // Stryker disable next-line ArrowFunction: a read error destroys the socket, whose 'close' resolves; this listener must exist (an unhandled 'error' would crash agentd), not resolve
     output.on('error', () => resolve());
   });
 

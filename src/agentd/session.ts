@@ -50,7 +50,12 @@ export function readSessionMaterial(files: SessionFiles): { readonly material: S
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     // The path and the errno only: never the contents.
-    return { problem: e.code === 'ENOENT' ? `${e.path ?? 'a session file'} does not exist` : `cannot read ${e.path ?? 'the session files'}: ${e.code ?? e.message}` };
+    if (e.code === 'ENOENT') {
+      // Stryker disable next-line LogicalOperator,StringLiteral: fs errors with code ENOENT (statSync, readFileSync of a path) always carry the path, so the fallback name is never used
+      const missing = e.path ?? 'a session file';
+      return { problem: `${missing} does not exist` };
+    }
+    return { problem: `cannot read ${e.path ?? 'the session files'}: ${e.code ?? e.message}` };
   }
 }
 
@@ -58,7 +63,7 @@ export function readSessionMaterial(files: SessionFiles): { readonly material: S
 export function isControlPlanePeer(certificate: Pick<PeerCertificate, 'subject' | 'ext_key_usage'> | undefined): boolean {
   if (!certificate?.subject) return false;
   const cn: unknown = certificate.subject.CN;
-  return cn === CONTROLPLANE_SESSION_CN && (certificate.ext_key_usage ?? []).includes(CLIENT_AUTH_OID);
+  return cn === CONTROLPLANE_SESSION_CN && certificate.ext_key_usage?.includes(CLIENT_AUTH_OID) === true;
 }
 
 export interface SessionServer {

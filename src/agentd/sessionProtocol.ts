@@ -31,11 +31,10 @@ export class LineReader {
       start = newline + 1;
     }
     const rest = chunk.subarray(start);
-    if (rest.length > 0) {
-      if (this.pendingLength + rest.length > this.maxLine) return 'too-long';
-      this.pending.push(Buffer.from(rest));
-      this.pendingLength += rest.length;
-    }
+    // An empty rest (the chunk ended with a newline) adds nothing: no length, an empty piece.
+    if (this.pendingLength + rest.length > this.maxLine) return 'too-long';
+    this.pending.push(Buffer.from(rest));
+    this.pendingLength += rest.length;
     return lines;
   }
 }

@@ -25,6 +25,7 @@ import { type CommandStatus, type ExitStatus, signalName, Supervisor } from '../
 import { FakeProcessTable } from '../helpers/fakeProcessTable';
 
 const realSetTimeout = setTimeout;
+const realClearTimeout = clearTimeout;
 const sleep = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
 /** Resolves with the promise's value, or 'pending' when it has not settled within `ms`. */
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
@@ -32,7 +33,7 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'
   try {
     return await Promise.race([promise, new Promise<'pending'>((resolve) => (timer = realSetTimeout(() => resolve('pending'), ms)))]);
   } finally {
-    clearTimeout(timer);
+    realClearTimeout(timer);
   }
 }
 
