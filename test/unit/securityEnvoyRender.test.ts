@@ -353,8 +353,37 @@ describe('TLS: one filter chain and certificate per destination (spec: per-domai
       domains: ['bad.example.org', 'bad.example.org:443'],
       routes: [{ name: 'deny', match: { prefix: '/' }, direct_response: FORBIDDEN }],
     });
+    // Only names a wildcard chain's `*.x` could take are listed: the configuration grows with the rules, not their square.
+    assert.deepEqual(vhosts.map((v) => v.name), ['https:.example.org:443', 'elsewhere:https:bad.example.org:443', 'deny-all']);
+    assert.deepEqual(
+      (hcmOf(chain(front, 'tls:api.example.com:443')).route_config.virtual_hosts as Json[]).map((v) => v.name),
+      ['https:api.example.com:443', 'deny-all'],
+    );
     // And the exact rule's own chain refuses the wildcard's names.
     assert.deepEqual(outcome({ ...https('api.example.com', '/v1'), host: 'x.example.org' }), { kind: 'status', status: 403, route: 'deny' });
+  });
+  test('domain fronting into a nested wildcard: its names are refused in the outer wildcard\'s chain, others are not listed', () => {
+    const p = policyOf(`
+security:
+  firewall:
+    rules:
+      - { dst: .n.example, proto: https }
+      - { dst: .a.n.example, proto: https, action: deny }
+      - { dst: other.example, proto: https }
+      - { dst: xn.example, proto: https }
+`);
+    const ls = renderEnvoy(p).listeners as Json[];
+    for (const host of ['x.a.n.example', 'a.n.example']) {
+      assert.equal(p.decide({ host, port: 443, transport: 'https', path: '/', method: 'GET' }).verdict, 'deny');
+      assert.deepEqual(outcome({ ...https('c.n.example'), host }, ls), { kind: 'status', status: 403, route: 'deny' }, host);
+    }
+    const c = (ls[0]!.filter_chains as Json[]).find((x) => x.name === 'tls:.n.example:443')!;
+    assert.deepEqual((hcmOf(c).route_config.virtual_hosts as Json[]).map((v) => [v.name, v.domains]), [
+      ['https:.n.example:443', ['n.example', 'n.example:443', '*.n.example', '*.n.example:443']],
+      ['elsewhere:https:.a.n.example:443', ['a.n.example', 'a.n.example:443', '*.a.n.example', '*.a.n.example:443']],
+      ['deny-all', ['*']],
+    ]);
+    assert.deepEqual(outcome({ ...https('c.n.example'), host: 'xn.example' }, ls), { kind: 'status', status: 403, route: 'deny' });
   });
   test('domain fronting past path rules: a Host with its own rule is decided in its own chain only', () => {
     const p = policyOf(`

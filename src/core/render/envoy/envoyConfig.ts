@@ -132,10 +132,14 @@ function ownedNames(policy: Policy, rules: readonly NormalizedRule[], port: numb
  */
 function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port: number, paths: EnvoyPaths): Json[] {
   const owned = ownedNames(policy, rules, port, 'https');
-  const ownedElsewhere = (self: NormalizedRule): Json[] =>
-    [...owned]
-      .filter(([r]) => r !== self)
-      .map(([r, names]) => ({ name: `elsewhere:${r.proto}:${formatDestination(r.dst)}:${port}`, domains: virtualHostDomains(names, port, 443), routes: DENY_ALL_VHOST.routes }));
+  // Only a wildcard's `*.x` can take another chain's name (`a.x`, `*.a.x`); any other Host falls to deny-all.
+  const ownedElsewhere = (self: NormalizedRule, own: readonly string[]): Json[] => {
+    const suffixes = own.filter((n) => n.startsWith('*.')).map((n) => n.slice(1));
+    return [...owned].flatMap(([r, names]) => {
+      const taken = r === self ? [] : names.filter((n) => suffixes.some((suffix) => n.endsWith(suffix)));
+      return taken.length === 0 ? [] : [{ name: `elsewhere:${r.proto}:${formatDestination(r.dst)}:${port}`, domains: virtualHostDomains(taken, port, 443), routes: DENY_ALL_VHOST.routes }];
+    });
+  };
   const wss = new Set(rules.filter((r) => r.proto === 'wss').map((r) => formatDestination(r.dst)));
   const chains: Json[] = [];
   for (const rule of rules) {
@@ -145,7 +149,7 @@ function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port:
     const filters =
       rule.action === 'deny'
         ? [{ name: 'envoy.filters.network.direct_response', typed_config: typed(TYPES.directResponseNetwork) }]
-        : [httpConnectionManager(`tls_${formatDestination(rule.dst)}_${port}`, [ruleVirtualHost(rule, port, true, websocket, names), ...ownedElsewhere(rule), DENY_ALL_VHOST])];
+        : [httpConnectionManager(`tls_${formatDestination(rule.dst)}_${port}`, [ruleVirtualHost(rule, port, true, websocket, names), ...ownedElsewhere(rule, names), DENY_ALL_VHOST])];
     chains.push({
       name: `tls:${formatDestination(rule.dst)}:${port}`,
       filter_chain_match: { server_names: names, transport_protocol: 'tls' },
