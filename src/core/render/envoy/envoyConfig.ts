@@ -133,12 +133,24 @@ function ownedNames(policy: Policy, rules: readonly NormalizedRule[], port: numb
 function tlsFilterChains(policy: Policy, rules: readonly NormalizedRule[], port: number, paths: EnvoyPaths): Json[] {
   const owned = ownedNames(policy, rules, port, 'https');
   // Only a wildcard's `*.x` can take another chain's name (`a.x`, `*.a.x`); any other Host falls to deny-all.
+  // Each owned name is filed under every `.suffix` it ends with, so a wildcard finds what it would take
+  // without a scan of all names (10,000 rules would make that quadratic).
+  const under = new Map<string, [NormalizedRule, string][]>();
+  for (const [r, names] of owned) {
+    for (const n of names) {
+      for (let i = n.indexOf('.'); i >= 0; i = n.indexOf('.', i + 1)) {
+        const list = under.get(n.slice(i));
+        if (list) list.push([r, n]);
+        else under.set(n.slice(i), [[r, n]]);
+      }
+    }
+  }
   const ownedElsewhere = (self: NormalizedRule, own: readonly string[]): Json[] => {
-    const suffixes = own.filter((n) => n.startsWith('*.')).map((n) => n.slice(1));
-    return [...owned].flatMap(([r, names]) => {
-      const taken = r === self ? [] : names.filter((n) => suffixes.some((suffix) => n.endsWith(suffix)));
-      return taken.length === 0 ? [] : [{ name: `elsewhere:${r.proto}:${formatDestination(r.dst)}:${port}`, domains: virtualHostDomains(taken, port, 443), routes: DENY_ALL_VHOST.routes }];
-    });
+    const taken = new Map<NormalizedRule, string[]>();
+    for (const wildcard of own.filter((n) => n.startsWith('*.'))) {
+      for (const [r, n] of under.get(wildcard.slice(1)) ?? []) if (r !== self) taken.set(r, [...(taken.get(r) ?? []), n]);
+    }
+    return [...taken].map(([r, names]) => ({ name: `elsewhere:${r.proto}:${formatDestination(r.dst)}:${port}`, domains: virtualHostDomains(names, port, 443), routes: DENY_ALL_VHOST.routes }));
   };
   const wss = new Set(rules.filter((r) => r.proto === 'wss').map((r) => formatDestination(r.dst)));
   const chains: Json[] = [];
