@@ -19,7 +19,6 @@ import {
   WORKSPACE_DIR,
 } from '../../src/core/agents/agentContract';
 import {
-  type AgentSpecInput,
   agentContainerSpec,
   agentEnvironment,
   AgentSpecError,
@@ -41,26 +40,10 @@ import {
   sessionArchiveEntries,
 } from '../../src/core/agents/lifecycle';
 import { loadProject } from '../../src/core/config/load';
-import { stackNames } from '../../src/core/stack/stackNames';
+import { agentSpecInput } from '../helpers/agentSpecInput';
 import { packArchive } from '../../src/platform/docker/agentContainers';
 
-const stack = stackNames();
-const firewallOn = { enabled: true as const, corednsIp: '192.168.215.201', cgroupParent: '/clawker-agents' };
-
-function input(over: Partial<AgentSpecInput> = {}): AgentSpecInput {
-  return {
-    stack,
-    project: 'web',
-    agent: 'dev',
-    image: 'clawker-agent:latest',
-    workspace: '/home/me/src/web',
-    settings: DEFAULT_PROJECT_SETTINGS,
-    firewall: firewallOn,
-    hostProxyUrl: 'http://192.168.215.1:18374',
-    homeDir: '/home/me',
-    ...over,
-  };
-}
+const input = agentSpecInput;
 
 const envOf = (lines: readonly string[]): Record<string, string> => Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 

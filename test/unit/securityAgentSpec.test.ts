@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  type AgentSpecInput,
   agentContainerSpec,
   agentEnvironment,
   AgentSpecError,
@@ -15,30 +14,14 @@ import {
   LINUX_CAPABILITIES,
   normalizeCapability,
 } from '../../src/core/agents/agentContainerSpec';
-import { stackNames } from '../../src/core/stack/stackNames';
+import { agentSpecInput } from '../helpers/agentSpecInput';
 import { checkDestination } from '../../src/core/firewall/destination';
 import { checkMethod, checkPath, compileRe2 } from '../../src/core/firewall/pathMatch';
 import { checkProtocol, isTcpLike } from '../../src/core/firewall/protocol';
 import { checkPort } from '../../src/core/firewall/port';
 import { assertDistinctDomainKeys, domainKey, formatDomainKey } from '../../src/core/firewall/domainKey';
 
-const stack = stackNames();
-const firewallOn = { enabled: true as const, corednsIp: '192.168.215.201', cgroupParent: '/clawker-agents' };
-
-function input(over: Partial<AgentSpecInput> = {}): AgentSpecInput {
-  return {
-    stack,
-    project: 'web',
-    agent: 'dev',
-    image: 'clawker-agent:latest',
-    workspace: '/home/me/src/web',
-    settings: DEFAULT_PROJECT_SETTINGS,
-    firewall: firewallOn,
-    hostProxyUrl: 'http://192.168.215.1:18374',
-    homeDir: '/home/me',
-    ...over,
-  };
-}
+const input = agentSpecInput;
 
 /** Runs `fn`, expects an AgentSpecError, returns its message. */
 function specError(fn: () => unknown): string {
