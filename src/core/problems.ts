@@ -28,6 +28,7 @@ export type ProblemCode =
   | 'schema'
   | 'unknown-key'
   | 'unsupported-key'
+  | 'renamed-key'
   | 'dst-invalid'
   | 'dst-ipv6'
   | 'dst-cidr'

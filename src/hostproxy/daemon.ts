@@ -4,7 +4,8 @@
  * read it), listen, then write <dataDir>/hostproxy/hostproxy.pid (0600). SIGTERM/SIGINT: stop
  * listening, remove the pid file if it still holds our pid, exit 0. Any other failure: exit 1.
  */
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { dockerClientFor, resolveEngineFor } from '../platform/docker/engineClient';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import type { Server } from 'node:http';
@@ -34,7 +35,8 @@ export interface HostProxyDaemonDeps {
   /** Raw stdout, for the last words of a failure. */
   readonly write: (text: string) => void;
   readonly readSecret: (dataDir: string) => Buffer;
-  readonly docker: (socketPath: string | undefined) => Pick<Docker, 'listContainers'>;
+  /** A client for the engine at `dockerHost` (the platform default when undefined). */
+  readonly docker: (dockerHost: string | undefined) => Pick<Docker, 'listContainers'>;
   readonly git: GitCredentialRunner;
   readonly openUrl: UrlOpener;
   readonly setTimeout: (callback: () => void, ms: number) => { unref(): unknown };
@@ -50,7 +52,7 @@ export function nodeHostProxyDeps(): HostProxyDaemonDeps {
     openLog: daemonLog,
     write: (text) => process.stdout.write(text),
     readSecret: readHostProxySecret,
-    docker: (socketPath) => (socketPath ? new Docker({ socketPath }) : new Docker()),
+    docker: (dockerHost) => dockerClientFor(resolveEngineFor(dockerHost ? { ...process.env, DOCKER_HOST: dockerHost } : process.env)),
     git: gitCredentialRunner(),
     openUrl: urlOpener(),
     setTimeout,
@@ -73,7 +75,7 @@ export async function startHostProxy(config: HostProxyConfig, deps: HostProxyDae
   const network = stackNames(config.stackPrefix).network;
   const server = createHostProxyServer({
     secret,
-    agents: new AgentDirectory(deps.docker(config.dockerSocket), { network, stackPrefix: config.stackPrefix }),
+    agents: new AgentDirectory(deps.docker(config.dockerHost), { network, stackPrefix: config.stackPrefix }),
     git: deps.git,
     openUrl: deps.openUrl,
     log,

@@ -4,7 +4,7 @@
  * stderr at <dataDir>/hostproxy/hostproxy.log.
  *
  *   node hostproxy.js --data-dir DIR --listen GATEWAY_IP [--port 18374] [--stack-prefix clawker]
- *                     [--docker-socket PATH]
+ *                     [--docker-host ADDRESS]
  *
  * Each option may instead come from the environment (see daemonConfig.ts).
  * CLAWKER_HOSTPROXY_OPENER names a program that opens URLs instead of the browser (see browser.ts).

@@ -21,6 +21,8 @@ import { request } from 'node:http';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { HOST_PROXY_PORT } from '../core/agents/agentContract';
+import { formatEngineAddress } from '../core/engine/engineAddress';
+import { engineTlsEnv, type ResolvedEngine } from '../core/engine/engineResolution';
 import { stackNames } from '../core/stack/stackNames';
 import {
   HOST_PROXY_LOG_FILE,
@@ -252,8 +254,8 @@ export interface EnsureHostProxyOptions {
   readonly port?: number;
   /** The stack whose agents the daemon serves (their `dev.clawker.stack` label). */
   readonly stackPrefix: string;
-  /** The Docker socket the daemon looks agents up on; default DOCKER_HOST / /var/run/docker.sock as dockerode picks. */
-  readonly dockerSocket?: string;
+  /** The engine the daemon looks agents up on (the CLI's); default: the platform's. */
+  readonly engine?: ResolvedEngine;
   readonly onProgress?: (m: string) => void;
 }
 
@@ -287,7 +289,7 @@ export async function ensureHostProxy(o: EnsureHostProxyOptions): Promise<{ url:
       rotateHostProxyLog(logPath);
       const { command, args, cwd } = daemonCommand(dir);
       const argv = [...args, '--data-dir', o.dataDir, '--listen', o.listenAddress, '--port', String(port), '--stack-prefix', o.stackPrefix];
-      if (o.dockerSocket) argv.push('--docker-socket', o.dockerSocket);
+      if (o.engine) argv.push('--docker-host', formatEngineAddress(o.engine.address));
       progress(`host proxy: starting on ${url}`);
       const logFd = fs.openSync(logPath, 'a', 0o600);
       let child;
@@ -296,7 +298,7 @@ export async function ensureHostProxy(o: EnsureHostProxyOptions): Promise<{ url:
           detached: true,
           stdio: ['ignore', logFd, logFd],
           cwd,
-          env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+          env: { ...process.env, ...(o.engine ? engineTlsEnv(o.engine) : {}), ELECTRON_RUN_AS_NODE: '1' },
         });
       } finally {
         fs.closeSync(logFd);

@@ -288,7 +288,7 @@ if [[ -z "${CLAWKER_EDITOR_TESTS:-}" || " $CLAWKER_EDITOR_TESTS " == *" cold "* 
   mkdir -p "$COLD_WORKSPACE" "$COLD_USER/User" "$WORK/cold-data"
   cp "$USER_DIR/User/settings.json" "$COLD_USER/User/settings.json"
   echo "A project without .clawker.yaml" >"$COLD_WORKSPACE/README.md"
-  DOCKER_SOCKET="$WORK/nonexistent.sock" CLAWKER_DATA_DIR="$WORK/cold-data" \
+  DOCKER_HOST="unix://$WORK/nonexistent.sock" CLAWKER_DATA_DIR="$WORK/cold-data" \
     serve_code_server "$COLD_WORKSPACE" "$COLD_USER" code-server-cold.log with-trust
   set +e
   CLAWKER_EDITOR_URL="$URL" CLAWKER_EDITOR_WORKSPACE="$COLD_WORKSPACE" CLAWKER_EDITOR_RESULTS="$RESULTS" \

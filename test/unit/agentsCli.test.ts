@@ -14,6 +14,7 @@ import type Docker from 'dockerode';
 import { type AgentCliDeps, type AgentPlatform, agentTable, registerAgentCommands } from '../../src/cli/commands/agents';
 import { DEFAULT_PROJECT_SETTINGS } from '../../src/core/agents/agentContainerSpec';
 import type { AgentSummary } from '../../src/core/agents/lifecycle';
+import { formatEngineAddress } from '../../src/core/engine/engineAddress';
 import { AgentLifecycleError, type AgentRuntime } from '../../src/platform/docker/agentContainers';
 
 const made: string[] = [];
@@ -45,6 +46,8 @@ interface Setup {
   /** The project's agents, as listAgents and findAgent see them. */
   agents?: AgentSummary[];
   platform?: Partial<AgentPlatform>;
+  /** Extra environment (DOCKER_HOST, DOCKER_CONTEXT…). */
+  env?: Record<string, string>;
 }
 
 function harness(setup: Setup = {}) {
@@ -109,8 +112,8 @@ function harness(setup: Setup = {}) {
     let code = 0;
     const deps: AgentCliDeps = {
       platform,
-      docker: (socket) => ({ socket }) as unknown as Docker,
-      env: { CLAWKER_SETTINGS: settingsFile, CLAWKER_DATA_DIR: join(root, 'data'), HOME: root },
+      docker: (engine) => ({ engine: formatEngineAddress(engine.address), source: engine.source }) as unknown as Docker,
+      env: { CLAWKER_SETTINGS: settingsFile, CLAWKER_DATA_DIR: join(root, 'data'), HOME: root, DOCKER_CONFIG: join(root, '.docker'), ...setup.env },
       cwd: () => projectDir,
       homeDir: root,
       stdin,
@@ -251,13 +254,12 @@ describe('the project file and the settings', () => {
     assert.match(missing.err, /--project-dir .*nope: ENOENT/);
   });
 
-  test('settings.yaml: firewall.enable false reaches the platform; docker.socket is used; a broken file stops everything', async () => {
+  test('settings.yaml: firewall.enable false reaches the platform; docker.socket (older name) is used; a broken file stops everything', async () => {
     const h = harness({ settings: 'firewall:\n  enable: false\ndocker:\n  socket: /run/user/1000/docker.sock\n' });
     assert.equal((await h.run('create')).code, 0);
     const rt = h.only('createAgent')[0]!.rt;
     assert.equal(rt.firewallEnabled, false);
-    assert.equal(rt.dockerSocket, '/run/user/1000/docker.sock');
-    assert.deepEqual(rt.docker, { socket: '/run/user/1000/docker.sock' });
+    assert.deepEqual(rt.docker, { engine: 'unix:///run/user/1000/docker.sock', source: 'settings.yaml docker.socket' });
 
     const broken = harness({ settings: 'firewall:\n  enable: sometimes\n' });
     const r = await broken.run('create');
@@ -377,6 +379,27 @@ describe('failures name the component and the next step', () => {
     assert.match(r.err, /^clawker: agent image: the agent image trusts an older firewall CA\n {2}next: rebuild it: clawker run --rebuild --agent dev\n$/m);
   });
 
+  test('the engine: DOCKER_HOST, then settings.yaml docker.host, then the docker context, then the default', async () => {
+    const engineOf = async (setup: Setup) => {
+      const h = harness(setup);
+      const r = await h.run('ps');
+      assert.equal(r.code, 0, r.err);
+      return h.only('listAgents')[0]!.rt.docker as unknown;
+    };
+    const settings = 'docker:\n  host: tcp://10.1.2.3:2375\n  socket: /ignored.sock\n';
+    assert.deepEqual(await engineOf({ settings, env: { DOCKER_HOST: 'unix:///from/env.sock' } }), { engine: 'unix:///from/env.sock', source: 'DOCKER_HOST' });
+    assert.deepEqual(await engineOf({ settings }), { engine: 'tcp://10.1.2.3:2375', source: 'settings.yaml docker.host' });
+    assert.deepEqual(await engineOf({}), { engine: 'unix:///var/run/docker.sock', source: 'the default' });
+  });
+
+  test('a DOCKER_HOST that is not an engine address stops the verb, naming the variable', async () => {
+    const h = harness({ env: { DOCKER_HOST: 'localhost:2375' } });
+    const r = await h.run('ps');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /clawker: docker: DOCKER_HOST: 'localhost:2375' is not an engine address: expected unix:\/\/\/path, tcp:\/\/host:port/);
+    assert.deepEqual(h.calls, []);
+  });
+
   test('Docker not reachable: how to start it', async () => {
     const h = harness({
       platform: {
@@ -387,7 +410,7 @@ describe('failures name the component and the next step', () => {
     });
     const r = await h.run('ps');
     assert.equal(r.code, 1);
-    assert.match(r.err, /clawker: docker: cannot reach Docker at \/var\/run\/docker\.sock \(ECONNREFUSED\)\n {2}next: start the Docker engine/);
+    assert.match(r.err, /clawker: docker: cannot reach the Docker engine at unix:\/\/\/var\/run\/docker\.sock \(the default\) \(ECONNREFUSED\)\n {2}next: start the Docker engine/);
   });
 
   test('unknown options are usage errors (exit 2)', async () => {

@@ -66,7 +66,8 @@ test('defaults follow the spec', () => {
   const settings = loadSettings('');
   assert.equal(settings.config!.firewall.enable, true);
   assert.deepEqual(settings.config!.firewall.upstream_dns, ['1.1.1.2', '1.0.0.2']);
-  assert.equal(settings.config!.docker.socket, '/var/run/docker.sock');
+  // No engine default in the file: DOCKER_HOST, then the docker context, then the platform decide (engineResolution).
+  assert.deepEqual(settings.config!.docker, {});
 });
 
 test('an invalid rule fails the whole load: no rules are produced', () => {

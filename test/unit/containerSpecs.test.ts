@@ -44,6 +44,13 @@ test('control plane: CAP_BPF + CAP_SYS_ADMIN, bpffs rw, cgroupfs ro, the Docker 
   assert.ok(cp.HostConfig.SecurityOpt.includes('apparmor=unconfined'));
 });
 
+test("control plane: a rootless engine's own socket is what it mounts, always at /var/run/docker.sock inside", () => {
+  const rootless = stackContainerSpecs('clawker-net', addresses, { envoy: 'e', coredns: 'c', controlplane: 'p' }, { envoyConfigDir: '/e', corednsConfigDir: '/c', engineSocket: '/run/user/1000/docker.sock' });
+  const cp = rootless.find((x) => x.name === 'clawker-controlplane')!;
+  assert.ok(cp.HostConfig.Binds.includes('/run/user/1000/docker.sock:/var/run/docker.sock'), cp.HostConfig.Binds.join(' '));
+  assert.ok(!cp.HostConfig.Binds.some((b) => b.startsWith('/var/run/docker.sock')));
+});
+
 test('no container is privileged or shares the host network', () => {
   for (const s of specs) {
     assert.equal((s.HostConfig as { Privileged?: boolean }).Privileged, undefined, s.name);

@@ -137,10 +137,10 @@ const agentContainer = (name: string, address: string, stack = 'clawker', networ
 describe('host proxy config', () => {
   test('every option from argv', () => {
     const config = readConfig(
-      ['--data-dir', '/d', '--listen', '172.30.0.1', '--port', '1234', '--stack-prefix', 'test-a', '--docker-socket', '/run/d.sock'],
+      ['--data-dir', '/d', '--listen', '172.30.0.1', '--port', '1234', '--stack-prefix', 'test-a', '--docker-host', 'unix:///run/d.sock'],
       {},
     );
-    assert.deepEqual(config, { dataDir: '/d', listenAddress: '172.30.0.1', port: 1234, stackPrefix: 'test-a', dockerSocket: '/run/d.sock' } satisfies HostProxyConfig);
+    assert.deepEqual(config, { dataDir: '/d', listenAddress: '172.30.0.1', port: 1234, stackPrefix: 'test-a', dockerHost: 'unix:///run/d.sock' } satisfies HostProxyConfig);
   });
 
   test('every option from the environment', () => {
@@ -149,35 +149,40 @@ describe('host proxy config', () => {
       CLAWKER_HOSTPROXY_LISTEN: 'fd00::1',
       CLAWKER_HOSTPROXY_PORT: '2345',
       CLAWKER_HOSTPROXY_STACK_PREFIX: 'envstack',
-      DOCKER_SOCKET: '/e.sock',
+      DOCKER_HOST: 'tcp://10.0.0.5:2376',
     });
-    assert.deepEqual(config, { dataDir: '/e', listenAddress: 'fd00::1', port: 2345, stackPrefix: 'envstack', dockerSocket: '/e.sock' });
+    assert.deepEqual(config, { dataDir: '/e', listenAddress: 'fd00::1', port: 2345, stackPrefix: 'envstack', dockerHost: 'tcp://10.0.0.5:2376' });
   });
 
   test('argv wins over the environment', () => {
     const config = readConfig(
-      ['--data-dir', '/a', '--listen', '10.0.0.1', '--port', '3456', '--stack-prefix', 'argstack', '--docker-socket', '/a.sock'],
+      ['--data-dir', '/a', '--listen', '10.0.0.1', '--port', '3456', '--stack-prefix', 'argstack', '--docker-host', 'ssh://me@builder'],
       {
         CLAWKER_HOSTPROXY_DATA_DIR: '/e',
         CLAWKER_HOSTPROXY_LISTEN: '10.9.9.9',
         CLAWKER_HOSTPROXY_PORT: '2345',
         CLAWKER_HOSTPROXY_STACK_PREFIX: 'envstack',
-        DOCKER_SOCKET: '/e.sock',
+        DOCKER_HOST: 'tcp://10.0.0.5:2376',
       },
     );
-    assert.deepEqual(config, { dataDir: '/a', listenAddress: '10.0.0.1', port: 3456, stackPrefix: 'argstack', dockerSocket: '/a.sock' });
+    assert.deepEqual(config, { dataDir: '/a', listenAddress: '10.0.0.1', port: 3456, stackPrefix: 'argstack', dockerHost: 'ssh://me@builder' });
   });
 
-  test('defaults: port 18374, stack clawker, dockerode picks the socket; an empty socket is none', () => {
+  test('defaults: port 18374, stack clawker, the platform default engine; an empty address is none', () => {
     assert.deepEqual(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], {}), {
       dataDir: '/d',
       listenAddress: '127.0.0.1',
       port: 18374,
       stackPrefix: 'clawker',
-      dockerSocket: undefined,
+      dockerHost: undefined,
     });
-    assert.equal(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], { DOCKER_SOCKET: '' }).dockerSocket, undefined);
-    assert.equal(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', '--docker-socket='], {}).dockerSocket, undefined);
+    assert.equal(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], { DOCKER_HOST: '' }).dockerHost, undefined);
+    assert.equal(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', '--docker-host='], {}).dockerHost, undefined);
+  });
+
+  test('an engine address that is not one is refused at start, naming the option', () => {
+    assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', '--docker-host', '/var/run/docker.sock'], {}), /--docker-host: '\/var\/run\/docker\.sock' has no scheme: write unix:\/\/\/var\/run\/docker\.sock/);
+    assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], { DOCKER_HOST: 'http://x' }), /--docker-host: 'http:\/\/x': unsupported scheme http:\/\//);
   });
 
   test('port boundaries and spellings that are numbers', () => {
@@ -232,13 +237,13 @@ describe('host proxy daemon', { concurrency: false }, () => {
     const dir = dataDir();
     const port = await freePort();
     const f = fakes({}, [agentContainer('clawker-p-dev', '127.0.0.1', 'test-b', 'test-b-net')]);
-    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'test-b', dockerSocket: '/my.sock' }, f.deps);
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'test-b', dockerHost: 'unix:///my.sock' }, f.deps);
     try {
       const pidPath = join(dir, 'hostproxy', 'hostproxy.pid');
       assert.equal(running.pidPath, pidPath);
       assert.equal(readFileSync(pidPath, 'utf8'), `{"pid":4242,"listenAddress":"127.0.0.1","port":${port},"stackPrefix":"test-b"}\n`);
       assert.equal(statSync(pidPath).mode & 0o777, 0o600);
-      assert.deepEqual(f.sockets, ['/my.sock']);
+      assert.deepEqual(f.sockets, ['unix:///my.sock']);
       const log = f.logs.get(join(dir, 'hostproxy', 'hostproxy.log'));
       assert.deepEqual(log, [`listening on 127.0.0.1:${port} for the agents of stack test-b (network test-b-net), pid 4242`]);
       assert.deepEqual([...f.logs.keys()], [join(dir, 'hostproxy', 'hostproxy.log')]);
@@ -265,7 +270,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
   test('a server error after listening is logged with its code, or its name', async () => {
     const dir = dataDir();
     const f = fakes();
-    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerSocket: undefined }, f.deps);
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerHost: undefined }, f.deps);
     try {
       assert.deepEqual(f.sockets, [undefined]);
       running.server.emit('error', Object.assign(new Error('x'), { code: 'EMFILE' }));
@@ -284,7 +289,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
     const { port } = taken.address() as AddressInfo;
     try {
       const f = fakes();
-      await assert.rejects(startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerSocket: undefined }, f.deps), { code: 'EADDRINUSE' });
+      await assert.rejects(startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerHost: undefined }, f.deps), { code: 'EADDRINUSE' });
       assert.equal(existsSync(join(dir, 'hostproxy', 'hostproxy.pid')), false);
     } finally {
       await new Promise((resolve) => taken.close(resolve));
@@ -295,7 +300,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
     const dir = dataDir();
     const port = await freePort();
     const f = fakes();
-    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerSocket: undefined }, f.deps);
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerHost: undefined }, f.deps);
     // A kept-alive connection: closing must not wait for it.
     const socket = await new Promise<Socket>((resolve) => {
       const s = connect(port, '127.0.0.1', () => resolve(s));
@@ -328,7 +333,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
     ] as const) {
       const dir = dataDir();
       const f = fakes();
-      const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerSocket: undefined }, f.deps);
+      const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerHost: undefined }, f.deps);
       if (content === null) rmSync(running.pidPath);
       else writeFileSync(running.pidPath, content);
       const exited = f.proc.nextExit();
@@ -419,7 +424,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
 // ---- the real world -------------------------------------------------------------------------------
 
 describe('host proxy: the real dependencies', () => {
-  test('process, secret reader, timers, Docker on the given socket or dockerode’s default', () => {
+  test('process, secret reader, timers, Docker at the given address or the platform default', () => {
     const deps = nodeHostProxyDeps();
     assert.equal(deps.process, process);
     assert.equal(deps.readSecret, readHostProxySecret);
@@ -427,14 +432,19 @@ describe('host proxy: the real dependencies', () => {
     assert.equal(deps.openLog, daemonLog);
     assert.equal(typeof deps.git, 'function');
     assert.equal(typeof deps.openUrl, 'function');
-    const modem = (docker: unknown) => (docker as { modem: { socketPath: unknown } }).modem.socketPath;
-    assert.equal(modem(deps.docker('/run/other.sock')), '/run/other.sock');
-    const saved = process.env.DOCKER_HOST;
+    const modem = (docker: unknown) => (docker as { modem: { socketPath: unknown; host: unknown; port: unknown } }).modem;
+    assert.equal(modem(deps.docker('unix:///run/other.sock')).socketPath, '/run/other.sock');
+    const tcp = modem(deps.docker('tcp://10.0.0.5:2375'));
+    assert.deepEqual([tcp.host, tcp.port, tcp.socketPath], ['10.0.0.5', 2375, undefined]);
+    const saved = { host: process.env.DOCKER_HOST, config: process.env.DOCKER_CONFIG };
     delete process.env.DOCKER_HOST;
+    process.env.DOCKER_CONFIG = dataDir(); // no docker context here
     try {
-      assert.equal(typeof modem(deps.docker(undefined)), 'function', "dockerode's own default, not a socket of undefined");
+      assert.equal(modem(deps.docker(undefined)).socketPath, '/var/run/docker.sock');
     } finally {
-      if (saved !== undefined) process.env.DOCKER_HOST = saved;
+      if (saved.host !== undefined) process.env.DOCKER_HOST = saved.host;
+      if (saved.config !== undefined) process.env.DOCKER_CONFIG = saved.config;
+      else delete process.env.DOCKER_CONFIG;
     }
   });
 

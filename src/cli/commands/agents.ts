@@ -11,7 +11,7 @@
  * `.clawker/clawker.yaml`; without one the defaults apply) and its name (`name:`, else the folder's).
  *
  * Environment, as for `clawker firewall`: CLAWKER_SETTINGS, CLAWKER_DATA_DIR, CLAWKER_STACK,
- * CLAWKER_{ENVOY,COREDNS,CONTROLPLANE}_IMAGE, CLAWKER_PIN_DIR, DOCKER_SOCKET; and CLAWKER_AGENT_IMAGE
+ * CLAWKER_{ENVOY,COREDNS,CONTROLPLANE}_IMAGE, CLAWKER_PIN_DIR, DOCKER_HOST (and the docker context); and CLAWKER_AGENT_IMAGE
  * (the agent image's tag), CLAWKER_BASE_IMAGE and CLAWKER_BUILD_CA_FILE (see agentImage.ts).
  *
  * Exit codes: 0 done, 1 failed (or `run`'s command exited non-zero), 2 usage.
@@ -20,19 +20,21 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Command, type CommanderError, InvalidArgumentError } from 'commander';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { type AgentProjectSettings, DEFAULT_PROJECT_SETTINGS, projectSettingsOf } from '../../core/agents/agentContainerSpec';
 import { resolveProjectName } from '../../core/agents/agentNames';
 import { type AgentSummary, chooseAgent, DEFAULT_STOP_TIMEOUT_SECONDS, DETACH_KEYS } from '../../core/agents/lifecycle';
 import { loadProject, loadSettings } from '../../core/config/load';
 import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/settingsSchema';
 import type { NormalizedRule } from '../../core/firewall/rule';
+import { EngineConfigError, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { formatProblem } from '../../core/problems';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
 import { DEFAULT_STACK_PREFIX, stackNames } from '../../core/stack/stackNames';
 import { ControlPlaneNotRunning, ControlPlaneRequestError } from '../../platform/controlPlaneClient';
 import * as agentContainers from '../../platform/docker/agentContainers';
 import { type AgentRuntime, type AttachOptions, AgentLifecycleError, dockerUnreachable } from '../../platform/docker/agentContainers';
+import { dockerClientFor, resolveEngineFor } from '../../platform/docker/engineClient';
 import { defaultDataDir } from '../../platform/ruleStore';
 import { PROJECT_FILE_CANDIDATES } from '../projectFile';
 import { settingsFile } from './firewallStack';
@@ -45,7 +47,7 @@ export type AgentPlatform = Pick<
 
 export interface AgentCliDeps {
   readonly platform: AgentPlatform;
-  readonly docker: (socketPath: string) => Docker;
+  readonly docker: (engine: ResolvedEngine) => Docker;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: () => string;
   readonly homeDir: string;
@@ -63,7 +65,7 @@ export interface AgentCliDeps {
 export function defaultAgentCliDeps(): AgentCliDeps {
   return {
     platform: agentContainers,
-    docker: (socketPath) => new Docker({ socketPath }),
+    docker: (engine) => dockerClientFor(engine),
     env: process.env,
     cwd: () => process.cwd(),
     homeDir: homedir(),
@@ -110,7 +112,7 @@ interface Project {
 
 interface Context {
   readonly rt: AgentRuntime;
-  readonly socket: string;
+  readonly engine: ResolvedEngine;
 }
 
 export function registerAgentCommands(program: Command, deps: AgentCliDeps = defaultAgentCliDeps()): void {
@@ -123,7 +125,7 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
     let enabled = true;
     let upstreams: readonly string[] = DEFAULT_UPSTREAM_DNS;
     let dns: DnsGuardSettings | undefined;
-    let socket = '/var/run/docker.sock';
+    let dockerSettings: { host?: string; socket?: string } | undefined;
     if (existsSync(file)) {
       const loaded = loadSettings(readFileSync(file, 'utf8'));
       if (loaded.failed || !loaded.config) {
@@ -134,9 +136,15 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
       enabled = loaded.config.firewall.enable;
       upstreams = loaded.config.firewall.upstream_dns;
       dns = loaded.config.firewall.dns;
-      socket = loaded.config.docker.socket;
+      dockerSettings = loaded.config.docker;
     }
-    socket = deps.env.DOCKER_SOCKET ?? socket;
+    let engine: ResolvedEngine;
+    try {
+      engine = resolveEngineFor(deps.env, dockerSettings);
+    } catch (e) {
+      if (e instanceof EngineConfigError) throw new AgentLifecycleError(e.message, 'docker', e.next);
+      throw e;
+    }
     let names;
     try {
       names = stackNames(deps.env.CLAWKER_STACK ?? DEFAULT_STACK_PREFIX);
@@ -145,7 +153,7 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
     }
     const env = deps.env;
     const rt: AgentRuntime = {
-      docker: deps.docker(socket),
+      docker: deps.docker(engine),
       dataDir: defaultDataDir(env),
       names,
       firewallEnabled: enabled,
@@ -158,14 +166,15 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
         upstreams,
         ...(dns ? { dns } : {}),
         pinDir: env.CLAWKER_PIN_DIR ?? PIN_DIR,
+        engineSocket: engineSocketPath(engine),
         env: Object.fromEntries(PASSED_THROUGH.filter((k) => env[k] !== undefined).map((k) => [k, env[k]!])),
       },
-      dockerSocket: socket,
+      engine,
       // Progress goes to stderr, so --json output stays one document on stdout.
       onProgress: (m) => err(json ? m : `==> ${m}`),
       ...(signal ? { signal } : {}),
     };
-    return { rt, socket };
+    return { rt, engine };
   }
 
   /** The project of --project-dir; `announce`: say when its name was rewritten (when creating). */
@@ -226,10 +235,10 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
 
   /** Runs a verb: failures print `clawker: <component>: <what>` and `next: <what to do>`. */
   async function guarded(json: boolean, action: (ctx: Context) => Promise<void>, signal?: AbortSignal): Promise<void> {
-    let socket = '/var/run/docker.sock';
+    let engine: ResolvedEngine | undefined;
     try {
       const ctx = runtime(json, signal);
-      socket = ctx.socket;
+      engine = ctx.engine;
       await action(ctx);
     } catch (e) {
       if (e instanceof Reported) return deps.setExitCode(e.exitCode);
@@ -237,7 +246,7 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
         err(`clawker: ${e.message}`);
         return deps.setExitCode(2);
       }
-      const failure = e instanceof AgentLifecycleError ? e : dockerUnreachable(e, socket);
+      const failure = e instanceof AgentLifecycleError ? e : (engine ? dockerUnreachable(e, engine) : undefined);
       if (failure) err(`clawker: ${failure.component}: ${failure.message}\n  next: ${failure.next}`);
       else if (e instanceof ControlPlaneNotRunning) err(`clawker: firewall: ${e.message}`);
       else if (e instanceof ControlPlaneRequestError) err(`clawker: firewall: ${e.body.component ? `${e.body.component}: ` : ''}${e.body.error}${e.body.next ? `\n  next: ${e.body.next}` : ''}`);

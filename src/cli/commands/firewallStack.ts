@@ -8,15 +8,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { loadSettings } from '../../core/config/load';
 import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/settingsSchema';
 import { formatSeconds, parseDuration } from '../../core/duration';
+import { describeEngine, EngineConfigError, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { type EgressEvent, formatEgressEvent } from '../../core/events/egressEvent';
 import type { AgentResult, AgentStatus, Status } from '../../core/stack/controlPlaneApi';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
 import { DEFAULT_STACK_PREFIX, stackNames } from '../../core/stack/stackNames';
 import { ControlPlaneClient, ControlPlaneNotRunning, ControlPlaneRequestError } from '../../platform/controlPlaneClient';
+import { dockerClientFor, resolveEngineFor } from '../../platform/docker/engineClient';
 import { type StackOptions, StackError, stackDown, stackUp } from '../../platform/docker/stackLauncher';
 import { defaultDataDir } from '../../platform/ruleStore';
 
@@ -37,6 +39,7 @@ interface Settings {
   readonly enabled: boolean;
   readonly upstreams: readonly string[];
   readonly dns?: DnsGuardSettings;
+  readonly docker?: { readonly host?: string; readonly socket?: string };
 }
 
 function readSettings(): Settings | undefined {
@@ -48,7 +51,7 @@ function readSettings(): Settings | undefined {
     process.exitCode = 2;
     return undefined;
   }
-  return { enabled: loaded.config.firewall.enable, upstreams: loaded.config.firewall.upstream_dns, dns: loaded.config.firewall.dns };
+  return { enabled: loaded.config.firewall.enable, upstreams: loaded.config.firewall.upstream_dns, dns: loaded.config.firewall.dns, docker: loaded.config.docker };
 }
 
 function stackOptions(settings: Settings, json: boolean): StackOptions {
@@ -70,7 +73,12 @@ function stackOptions(settings: Settings, json: boolean): StackOptions {
   };
 }
 
-const docker = (): Docker => new Docker({ socketPath: process.env.DOCKER_SOCKET ?? '/var/run/docker.sock' });
+/** The engine this command used, for the message when it cannot be reached. */
+let engineInUse: ResolvedEngine | undefined;
+function docker(settings: Settings): Docker {
+  engineInUse = resolveEngineFor(process.env, settings.docker);
+  return dockerClientFor(engineInUse);
+}
 const client = (): ControlPlaneClient => new ControlPlaneClient(defaultDataDir());
 
 /** Failures say which component and what to do; exit 2 when the stack cannot be reached at all. */
@@ -85,12 +93,18 @@ async function guarded(action: () => Promise<void>): Promise<void> {
       err(`clawker: ${e.body.component ? `${e.body.component}: ` : ''}${e.body.error}${e.body.next ? `\n  next: ${e.body.next}` : ''}`);
       // 409: an agent name two running agents share; the message lists their container names.
       process.exitCode = e.status === 404 || e.status === 400 || e.status === 409 ? 1 : 2;
-    } else if (e instanceof StackError) {
+    } else if (e instanceof StackError || e instanceof EngineConfigError) {
       err(`clawker: ${e.message}\n  next: ${e.next}`);
       process.exitCode = 2;
     } else {
       const message = e instanceof Error ? e.message : String(e);
-      err(`clawker: ${/ENOENT|ECONNREFUSED|docker\.sock/.test(message) ? `cannot reach Docker (${message}); is the Docker engine running?` : message}`);
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      const unreachable = engineInUse && /^(ENOENT|ECONNREFUSED|EACCES|EHOSTUNREACH|ETIMEDOUT|ENOTFOUND)$/.test(code);
+      err(
+        unreachable
+          ? `clawker: cannot reach ${describeEngine(engineInUse!)} (${code})\n  next: ${code === 'EACCES' ? 'add yourself to the docker group (sudo usermod -aG docker $USER, then log in again)' : 'start the Docker engine, or point DOCKER_HOST, settings.yaml docker.host or the docker context at it'}`
+          : `clawker: ${message}`,
+      );
       process.exitCode = 2;
     }
   }
@@ -163,7 +177,8 @@ export function registerFirewallStackCommands(firewall: Command): void {
           process.exitCode = 1;
           return;
         }
-        const status = await stackUp(docker(), stackOptions(settings, !!o.json));
+        const client = docker(settings);
+        const status = await stackUp(client, { ...stackOptions(settings, !!o.json), engineSocket: engineSocketPath(engineInUse!) });
         if (o.json) out(JSON.stringify(status, null, 2));
         else printStatus(status);
         if (!status.components.every((c) => c.healthy)) process.exitCode = 1;
@@ -178,7 +193,8 @@ export function registerFirewallStackCommands(firewall: Command): void {
       guarded(async () => {
         const settings = readSettings();
         if (!settings) return;
-        const result = await stackDown(docker(), stackOptions(settings, !!o.json));
+        const client = docker(settings);
+        const result = await stackDown(client, { ...stackOptions(settings, !!o.json), engineSocket: engineSocketPath(engineInUse!) });
         if (o.json) out(JSON.stringify(result, null, 2));
         else {
           out(`firewall down: removed ${result.removed.join(', ') || 'nothing'}.`);

@@ -19,11 +19,14 @@ export interface JsonSchema {
   readonly 'x-clawker-unsupported'?: boolean;
   /** Set on keys older clawker versions read and current ones ignore: why it has no effect. */
   readonly 'x-clawker-ignored'?: string;
+  /** Set on keys still read but renamed: what to write instead. */
+  readonly 'x-clawker-renamed'?: string;
   readonly [key: string]: unknown;
 }
 
 export const UNSUPPORTED = 'x-clawker-unsupported';
 export const IGNORED = 'x-clawker-ignored';
+export const RENAMED = 'x-clawker-renamed';
 
 const branches = (s: JsonSchema): readonly JsonSchema[] => s.anyOf ?? s.oneOf ?? [s];
 

@@ -1,7 +1,7 @@
 import type { Document } from 'yaml';
 import type { Problem } from '../problems';
 import { rangeAt } from '../yaml/document';
-import { childSchema, closestKey, IGNORED, isRecord, isStrictObject, type JsonSchema, propertiesOf, UNSUPPORTED } from './jsonSchema';
+import { childSchema, closestKey, IGNORED, isRecord, isStrictObject, type JsonSchema, propertiesOf, RENAMED, UNSUPPORTED } from './jsonSchema';
 import { formatPath } from './schemaIssues';
 
 /**
@@ -43,6 +43,8 @@ export function checkKeys(value: unknown, doc: () => Document.Parsed, root: Json
       } else if (known[UNSUPPORTED]) {
         report(keyPath(), { severity: 'warning', code: 'unsupported-key', message: `'${formatPath(keyPath())}' is a clawker setting that Clawker for VS Code does not support yet; it is ignored here.` });
       } else {
+        const instead = known[RENAMED];
+        if (typeof instead === 'string') report(keyPath(), { severity: 'warning', code: 'renamed-key', message: `'${formatPath(keyPath())}' is an older name, still read: ${instead}` });
         visit(child, known, keyPath());
       }
     }

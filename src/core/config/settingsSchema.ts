@@ -1,10 +1,11 @@
 /**
  * The global `settings.yaml` (`~/.config/clawker/settings.yaml`): clawker's keys, of which the firewall
- * toggle and the Docker socket are implemented, plus this extension's own upstream resolvers.
+ * toggle and the Docker engine address are implemented, plus this extension's own upstream resolvers.
  */
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { ignored, unsupported } from './compat';
+import { ignored, renamed, unsupported } from './compat';
+import { parseEngineAddress } from '../engine/engineAddress';
 
 export const DEFAULT_UPSTREAM_DNS = ['1.1.1.2', '1.0.0.2'] as const;
 
@@ -80,7 +81,18 @@ export const settingsSchema = z
       .describe('The egress firewall.'),
     docker: z
       .looseObject({
-        socket: z.string().default('/var/run/docker.sock').describe('Path of the Docker engine socket on this host. Default `/var/run/docker.sock`.'),
+        host: z
+          .string()
+          .superRefine((value, ctx) => {
+            const parsed = parseEngineAddress(value);
+            if ('error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
+          })
+          .optional()
+          .describe(
+            'Address of the Docker engine, scheme included: `unix:///run/user/1000/docker.sock`, `tcp://10.0.0.5:2376` (TLS from `DOCKER_CERT_PATH`), `ssh://user@host`. ' +
+              '`DOCKER_HOST` takes precedence; when neither is set, the active docker context is used, then the platform default.',
+          ),
+        socket: renamed(z.string(), "write 'host: unix://PATH' instead", 'Path of the Docker engine socket (older name; `host: unix://PATH` replaces it).'),
       })
       .prefault({})
       .describe('How to reach the Docker engine.'),

@@ -53,6 +53,8 @@ export function engineCapabilities(apiVersion: string): EngineCapabilities {
 export interface StackPaths {
   readonly envoyConfigDir: string;
   readonly corednsConfigDir: string;
+  /** The engine's own API socket, on the engine's side (rootless: /run/user/UID/docker.sock); default /var/run/docker.sock. */
+  readonly engineSocket?: string;
 }
 
 const labels = (component: string): Record<string, string> => ({ 'dev.clawker.managed': 'true', 'dev.clawker.component': component });
@@ -111,7 +113,7 @@ export function stackContainerSpecs(
     spec('controlplane', images.controlplane, network, addresses.controlplane, {
       capAdd: bpf,
       securityOpt: ['apparmor=unconfined'],
-      binds: ['/sys/fs/bpf:/sys/fs/bpf:rw', '/sys/fs/cgroup:/sys/fs/cgroup:ro', '/var/run/docker.sock:/var/run/docker.sock'],
+      binds: ['/sys/fs/bpf:/sys/fs/bpf:rw', '/sys/fs/cgroup:/sys/fs/cgroup:ro', `${paths.engineSocket ?? '/var/run/docker.sock'}:/var/run/docker.sock`],
     }),
   ];
 }

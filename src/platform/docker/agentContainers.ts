@@ -35,6 +35,7 @@ import {
   sessionArchiveEntries,
 } from '../../core/agents/lifecycle';
 import type { NormalizedRule } from '../../core/firewall/rule';
+import { describeEngine, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { refreshFromProject } from '../../core/firewall/runtimeRules';
 import { issueSessionCertificate } from '../../core/pki/sessionCertificate';
 import { agentsCgroupParent, cgroupDriverOf } from '../../core/stack/cgroupPaths';
@@ -52,7 +53,7 @@ import { type StackOptions, StackError, stackUp } from './stackLauncher';
 // ---- what every call gets ------------------------------------------------------------------------
 
 /** How to bring the firewall stack up, as `clawker firewall up` does. */
-export type AgentStackConfig = Pick<StackOptions, 'images' | 'upstreams' | 'dns' | 'pinDir' | 'env' | 'timeoutMs'>;
+export type AgentStackConfig = Pick<StackOptions, 'images' | 'upstreams' | 'dns' | 'pinDir' | 'engineSocket' | 'env' | 'timeoutMs'>;
 
 export interface AgentRuntime {
   readonly docker: Docker;
@@ -63,8 +64,8 @@ export interface AgentRuntime {
   /** settings.yaml `firewall.enable`. */
   readonly firewallEnabled: boolean;
   readonly stack: AgentStackConfig;
-  /** The host's Docker socket (settings `docker.socket`): mounted with security.docker_socket; the host proxy's. */
-  readonly dockerSocket?: string;
+  /** The engine (as resolved for this CLI): its socket is what security.docker_socket mounts; the host proxy uses it too. */
+  readonly engine?: ResolvedEngine;
   /** One line per step (stack start, image build steps, host proxy): the CLI prints them on stderr. */
   readonly onProgress?: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -303,7 +304,7 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
         imageEnv,
         ...(hostProxyUrl ? { hostProxyUrl } : {}),
         ...(o.cmd ? { cmd: o.cmd } : {}),
-        ...(rt.dockerSocket ? { hostDockerSocket: rt.dockerSocket } : {}),
+        ...(rt.engine ? { hostDockerSocket: engineSocketPath(rt.engine) } : {}),
         ...(o.homeDir ? { homeDir: o.homeDir } : {}),
         ...(o.extraLabels ? { extraLabels: o.extraLabels } : {}),
       });
@@ -354,7 +355,7 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
     const next = 'see the host proxy log in <data dir>/hostproxy/hostproxy.log, or set security.enable_host_proxy: false in .clawker.yaml';
     if (!gateway) throw new AgentLifecycleError("the agent network's gateway is unknown, so the host proxy has no address to listen on", 'host proxy', next);
     try {
-      const proxy = await ensureHostProxy({ dataDir: rt.dataDir, listenAddress: gateway, port: HOST_PROXY_PORT, stackPrefix: rt.names.prefix, onProgress: progress, ...(rt.dockerSocket ? { dockerSocket: rt.dockerSocket } : {}) });
+      const proxy = await ensureHostProxy({ dataDir: rt.dataDir, listenAddress: gateway, port: HOST_PROXY_PORT, stackPrefix: rt.names.prefix, onProgress: progress, ...(rt.engine ? { engine: rt.engine } : {}) });
       hostProxyUrl = proxy.url;
       token = hostProxyToken(await loadOrCreateHostProxySecret(rt.dataDir), name);
     } catch (e) {
@@ -419,7 +420,7 @@ export async function startAgent(rt: AgentRuntime, ref: AgentRef, o: { readonly 
   if (url) {
     try {
       const { hostname, port } = new URL(url);
-      await ensureHostProxy({ dataDir: rt.dataDir, listenAddress: hostname.replace(/^\[|\]$/g, ''), port: Number(port) || HOST_PROXY_PORT, stackPrefix: rt.names.prefix, onProgress: progress, ...(rt.dockerSocket ? { dockerSocket: rt.dockerSocket } : {}) });
+      await ensureHostProxy({ dataDir: rt.dataDir, listenAddress: hostname.replace(/^\[|\]$/g, ''), port: Number(port) || HOST_PROXY_PORT, stackPrefix: rt.names.prefix, onProgress: progress, ...(rt.engine ? { engine: rt.engine } : {}) });
     } catch (e) {
       warnings.push(`the host proxy is not running (${e instanceof Error ? e.message : String(e)}): git HTTPS credentials and browser sign-in will fail in ${name} until it does (clawker restart --agent ${ref.agent})`);
     }
@@ -597,13 +598,18 @@ export async function attachAgent(rt: AgentRuntime, ref: AgentRef, o: AttachOpti
   return { detached: after.state === 'running' || after.state === 'paused', agent: after, warnings };
 }
 
-/** Docker cannot be reached: what to do, or undefined for any other error. */
-export function dockerUnreachable(e: unknown, socket: string): AgentLifecycleError | undefined {
+/** Docker cannot be reached: what to do, naming the engine tried, or undefined for any other error. */
+export function dockerUnreachable(e: unknown, engine: ResolvedEngine): AgentLifecycleError | undefined {
   const code = (e as NodeJS.ErrnoException).code;
   const message = e instanceof Error ? e.message : String(e);
-  if (code === 'EACCES') return new AgentLifecycleError(`no permission to use the Docker socket ${socket}`, 'docker', 'add yourself to the docker group (sudo usermod -aG docker $USER, then log in again) or use rootless Docker');
-  if (code === 'ENOENT' || code === 'ECONNREFUSED' || /connect (ENOENT|ECONNREFUSED)/.test(message)) {
-    return new AgentLifecycleError(`cannot reach Docker at ${socket} (${code ?? message})`, 'docker', 'start the Docker engine (sudo systemctl start docker, or open Docker Desktop), or set docker.socket in settings.yaml');
+  const where = describeEngine(engine);
+  if (code === 'EACCES') return new AgentLifecycleError(`no permission to use ${where}`, 'docker', 'add yourself to the docker group (sudo usermod -aG docker $USER, then log in again) or use rootless Docker');
+  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT' || code === 'ENOTFOUND' || /connect (ENOENT|ECONNREFUSED)/.test(message)) {
+    return new AgentLifecycleError(
+      `cannot reach ${where} (${code ?? message})`,
+      'docker',
+      'start the Docker engine (sudo systemctl start docker, or open Docker Desktop), or point DOCKER_HOST, settings.yaml docker.host or the docker context at it',
+    );
   }
   return undefined;
 }

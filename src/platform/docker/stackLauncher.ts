@@ -23,6 +23,8 @@ export interface StackOptions {
   /** settings.yaml `firewall.dns`; the control plane's defaults (on) when not given. */
   readonly dns?: DnsGuardSettings;
   readonly pinDir: string;
+  /** The engine's socket on its own side, mounted into the control plane; default /var/run/docker.sock. */
+  readonly engineSocket?: string;
   /** Extra CLAWKER_* variables for the control plane (tests: timings). */
   readonly env?: Readonly<Record<string, string>>;
   readonly progress: (message: string) => void;
@@ -73,7 +75,7 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
   if (existing) await docker.getContainer(o.names.controlplane).remove({ force: true });
 
   const version = await docker.version();
-  const specs = stackContainerSpecs(o.names.network, network, o.images, { envoyConfigDir: '', corednsConfigDir: '' }, engineCapabilities(version.ApiVersion));
+  const specs = stackContainerSpecs(o.names.network, network, o.images, { envoyConfigDir: '', corednsConfigDir: '', ...(o.engineSocket ? { engineSocket: o.engineSocket } : {}) }, engineCapabilities(version.ApiVersion));
   const base = specs.find((s) => s.name === 'clawker-controlplane')!;
   const env = {
     CLAWKER_DATA_DIR: o.dataDir,

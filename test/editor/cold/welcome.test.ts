@@ -1,6 +1,6 @@
 // The editor where nothing is set up: an untrusted folder without `.clawker.yaml`, Docker unreachable.
 // Started by test/editor/run.sh in a second code-server with workspace trust on, whose extension
-// host has DOCKER_SOCKET pointing at nothing and its own empty data directory.
+// host has DOCKER_HOST pointing at a socket that does not exist and its own empty data directory.
 // In Restricted Mode the Agents view says so and nothing that starts or changes anything is in the
 // palette; its button leads to trusting the folder. Trusted, the Agents view says Docker is not
 // reachable and its button runs the check and reports the error; the Blocked view offers to follow
@@ -72,8 +72,8 @@ test('no Docker, no .clawker.yaml: welcome views say so and their buttons act', 
       const toast = notificationToast(page, /Docker is not reachable:/);
       await visible(toast, "the error notification of 'Check Docker Again'");
       const text = (await toast.first().innerText()).replace(/\s+/g, ' ');
-      // Why (the socket it tried) and what to do: the CLI's own error and next step.
-      assert.match(text, /nonexistent\.sock/, `the notification names the socket it tried: ${text}`);
+      // Why (the engine it tried, and where that came from) and what to do: the CLI's own error and next step.
+      assert.match(text, /unix:\/\/\S*nonexistent\.sock \(DOCKER_HOST\)/, `the notification names the engine it tried: ${text}`);
       assert.match(text, /next: start the Docker engine/, `the notification says what to do: ${text}`);
     });
 
