@@ -13,6 +13,7 @@ import { registerCommands } from './commands';
 import { registerFirewallCommands } from './commands/firewallCommands';
 import { registerLanguageClient } from './languageClient';
 import { registerLearnMode } from './learn/learnMode';
+import { registerPlatformCheck } from './platformCheck';
 import { findProjectFiles, PROJECT_FILE_GLOB } from './projectFiles';
 import { registerRefreshOnSave } from './refreshOnSave';
 import { ListedAgents } from './stack/agentDirectory';
@@ -38,6 +39,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const agents = new ListedAgents(cli);
   context.subscriptions.push(log, status, feed, agents);
 
+  registerPlatformCheck(log);
   registerLanguageClient(context, log);
   registerCommands(context, log);
   registerAgentsView(context, agents, status);

@@ -83,3 +83,9 @@ describe('the manifest and activate() agree', () => {
     assert.deepEqual(manifest.contributes.viewsWelcome.map((w) => w.view).filter((v) => !ids.includes(v)), []);
   });
 });
+
+describe('where the extension runs', () => {
+  test('extensionKind workspace: it runs beside the project and the Docker engine (WSL, SSH, a dev container), never only in the UI', () => {
+    assert.deepEqual((manifest as unknown as { extensionKind?: string[] }).extensionKind, ['workspace']);
+  });
+});

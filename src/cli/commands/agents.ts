@@ -27,7 +27,7 @@ import { type AgentSummary, chooseAgent, DEFAULT_STOP_TIMEOUT_SECONDS, DETACH_KE
 import { loadProject, loadSettings } from '../../core/config/load';
 import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/settingsSchema';
 import type { NormalizedRule } from '../../core/firewall/rule';
-import { EngineConfigError, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
+import { EngineConfigError, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { formatProblem } from '../../core/problems';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
 import { DEFAULT_STACK_PREFIX, stackNames } from '../../core/stack/stackNames';
@@ -166,7 +166,6 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
         upstreams,
         ...(dns ? { dns } : {}),
         pinDir: env.CLAWKER_PIN_DIR ?? PIN_DIR,
-        engineSocket: engineSocketPath(engine),
         env: Object.fromEntries(PASSED_THROUGH.filter((k) => env[k] !== undefined).map((k) => [k, env[k]!])),
       },
       engine,

@@ -12,7 +12,8 @@ import type Docker from 'dockerode';
 import { loadSettings } from '../../core/config/load';
 import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/settingsSchema';
 import { formatSeconds, parseDuration } from '../../core/duration';
-import { describeEngine, EngineConfigError, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
+import { describeEngine, EngineConfigError, type ResolvedEngine } from '../../core/engine/engineResolution';
+import { engineUnreachable, UNREACHABLE_CODES } from '../../core/engine/engineSupport';
 import { type EgressEvent, formatEgressEvent } from '../../core/events/egressEvent';
 import type { AgentResult, AgentStatus, Status } from '../../core/stack/controlPlaneApi';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
@@ -99,12 +100,8 @@ async function guarded(action: () => Promise<void>): Promise<void> {
     } else {
       const message = e instanceof Error ? e.message : String(e);
       const code = (e as NodeJS.ErrnoException).code ?? '';
-      const unreachable = engineInUse && /^(ENOENT|ECONNREFUSED|EACCES|EHOSTUNREACH|ETIMEDOUT|ENOTFOUND)$/.test(code);
-      err(
-        unreachable
-          ? `clawker: cannot reach ${describeEngine(engineInUse!)} (${code})\n  next: ${code === 'EACCES' ? 'add yourself to the docker group (sudo usermod -aG docker $USER, then log in again)' : 'start the Docker engine, or point DOCKER_HOST, settings.yaml docker.host or the docker context at it'}`
-          : `clawker: ${message}`,
-      );
+      const unreachable = engineInUse && (code === 'EACCES' || UNREACHABLE_CODES.has(code)) ? engineUnreachable(describeEngine(engineInUse), code, { env: process.env }) : undefined;
+      err(unreachable ? `clawker: ${unreachable.what}\n  next: ${unreachable.next}` : `clawker: ${message}`);
       process.exitCode = 2;
     }
   }
@@ -178,7 +175,7 @@ export function registerFirewallStackCommands(firewall: Command): void {
           return;
         }
         const client = docker(settings);
-        const status = await stackUp(client, { ...stackOptions(settings, !!o.json), engineSocket: engineSocketPath(engineInUse!) });
+        const status = await stackUp(client, { ...stackOptions(settings, !!o.json), engine: engineInUse! });
         if (o.json) out(JSON.stringify(status, null, 2));
         else printStatus(status);
         if (!status.components.every((c) => c.healthy)) process.exitCode = 1;
@@ -194,7 +191,7 @@ export function registerFirewallStackCommands(firewall: Command): void {
         const settings = readSettings();
         if (!settings) return;
         const client = docker(settings);
-        const result = await stackDown(client, { ...stackOptions(settings, !!o.json), engineSocket: engineSocketPath(engineInUse!) });
+        const result = await stackDown(client, { ...stackOptions(settings, !!o.json), engine: engineInUse! });
         if (o.json) out(JSON.stringify(result, null, 2));
         else {
           out(`firewall down: removed ${result.removed.join(', ') || 'nothing'}.`);

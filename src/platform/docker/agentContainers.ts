@@ -36,6 +36,7 @@ import {
 } from '../../core/agents/lifecycle';
 import type { NormalizedRule } from '../../core/firewall/rule';
 import { describeEngine, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
+import { engineUnreachable, UNREACHABLE_CODES } from '../../core/engine/engineSupport';
 import { refreshFromProject } from '../../core/firewall/runtimeRules';
 import { issueSessionCertificate } from '../../core/pki/sessionCertificate';
 import { agentsCgroupParent, cgroupDriverOf } from '../../core/stack/cgroupPaths';
@@ -47,13 +48,14 @@ import { ensureHostProxy, loadOrCreateHostProxySecret } from '../hostProxyLaunch
 import { RuleStore } from '../ruleStore';
 import { AgentImageStaleCaError, ensureAgentImage } from './agentImage';
 import { demuxLogFrames, inspectContainer, isNotFound } from './containers';
+import { EngineUnsupportedError } from './engineCheck';
 import { ensureFirewallNetwork } from './firewallNetwork';
 import { type StackOptions, StackError, stackUp } from './stackLauncher';
 
 // ---- what every call gets ------------------------------------------------------------------------
 
 /** How to bring the firewall stack up, as `clawker firewall up` does. */
-export type AgentStackConfig = Pick<StackOptions, 'images' | 'upstreams' | 'dns' | 'pinDir' | 'engineSocket' | 'env' | 'timeoutMs'>;
+export type AgentStackConfig = Pick<StackOptions, 'images' | 'upstreams' | 'dns' | 'pinDir' | 'env' | 'timeoutMs'>;
 
 export interface AgentRuntime {
   readonly docker: Docker;
@@ -245,7 +247,7 @@ async function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRul
   const changed = projectRules ? await syncProjectRules(rt, projectRules) : false;
   let status;
   try {
-    status = await stackUp(rt.docker, { ...rt.stack, dataDir: rt.dataDir, names: rt.names, progress });
+    status = await stackUp(rt.docker, { ...rt.stack, dataDir: rt.dataDir, names: rt.names, progress, ...(rt.engine ? { engine: rt.engine } : {}) });
   } catch (e) {
     if (e instanceof StackError) throw new AgentLifecycleError(`the firewall stack did not come up: ${e.message}`, 'firewall', e.next);
     throw e;
@@ -599,17 +601,10 @@ export async function attachAgent(rt: AgentRuntime, ref: AgentRef, o: AttachOpti
 }
 
 /** Docker cannot be reached: what to do, naming the engine tried, or undefined for any other error. */
-export function dockerUnreachable(e: unknown, engine: ResolvedEngine): AgentLifecycleError | undefined {
-  const code = (e as NodeJS.ErrnoException).code;
-  const message = e instanceof Error ? e.message : String(e);
-  const where = describeEngine(engine);
-  if (code === 'EACCES') return new AgentLifecycleError(`no permission to use ${where}`, 'docker', 'add yourself to the docker group (sudo usermod -aG docker $USER, then log in again) or use rootless Docker');
-  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT' || code === 'ENOTFOUND' || /connect (ENOENT|ECONNREFUSED)/.test(message)) {
-    return new AgentLifecycleError(
-      `cannot reach ${where} (${code ?? message})`,
-      'docker',
-      'start the Docker engine (sudo systemctl start docker, or open Docker Desktop), or point DOCKER_HOST, settings.yaml docker.host or the docker context at it',
-    );
-  }
-  return undefined;
+export function dockerUnreachable(e: unknown, engine: ResolvedEngine, env: NodeJS.ProcessEnv = process.env): AgentLifecycleError | undefined {
+  if (e instanceof EngineUnsupportedError) return new AgentLifecycleError(e.message, 'docker', e.next);
+  const code = (e as NodeJS.ErrnoException).code ?? /connect (ENOENT|ECONNREFUSED)/.exec(e instanceof Error ? e.message : String(e))?.[1];
+  if (code === undefined || (code !== 'EACCES' && !UNREACHABLE_CODES.has(code))) return undefined;
+  const { what, next } = engineUnreachable(describeEngine(engine), code, { env });
+  return new AgentLifecycleError(what, 'docker', next);
 }

@@ -10,12 +10,16 @@ import { Agent as HttpsAgent } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describeEngine, EngineConfigError, resolveEngine, type ResolvedEngine } from '../../core/engine/engineResolution';
+import { hostSupport } from '../../core/engine/engineSupport';
 import { dockerConfigDir, lookupDockerContext } from './dockerContextStore';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** The engine this process should use, given settings.yaml's `docker` section (if any). */
 export function resolveEngineFor(env: Env, settings?: { host?: string; socket?: string }, platform: NodeJS.Platform = process.platform): ResolvedEngine {
+  // Windows without WSL: say so before any Docker call fails somewhere deep.
+  const host = hostSupport({ platform, env });
+  if (!host.ok) throw new EngineConfigError(host.what, host.next);
   const configDir = dockerConfigDir(env);
   return resolveEngine({ env, ...(settings ? { settings } : {}), platform, context: (name) => lookupDockerContext(configDir, name) });
 }

@@ -12,7 +12,9 @@ import type { DownResult, Status } from '../../core/stack/controlPlaneApi';
 import { LABEL_STACK } from '../../core/stack/labels';
 import type { StackNames } from '../../core/stack/stackNames';
 import { ControlPlaneClient, ControlPlaneNotRunning } from '../controlPlaneClient';
+import { engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { demuxLogFrames, imageExists, inspectContainer, isNotFound } from './containers';
+import { checkEngine, EngineUnsupportedError } from './engineCheck';
 import { ensureFirewallNetwork } from './firewallNetwork';
 
 export interface StackOptions {
@@ -23,8 +25,8 @@ export interface StackOptions {
   /** settings.yaml `firewall.dns`; the control plane's defaults (on) when not given. */
   readonly dns?: DnsGuardSettings;
   readonly pinDir: string;
-  /** The engine's socket on its own side, mounted into the control plane; default /var/run/docker.sock. */
-  readonly engineSocket?: string;
+  /** The engine as the CLI resolved it: checked before anything starts; its socket is mounted into the control plane. */
+  readonly engine?: ResolvedEngine;
   /** Extra CLAWKER_* variables for the control plane (tests: timings). */
   readonly env?: Readonly<Record<string, string>>;
   readonly progress: (message: string) => void;
@@ -54,6 +56,13 @@ async function lastLogLines(docker: Docker, name: string, n = 15): Promise<strin
 /** Starts the control plane (idempotent) and waits until it reports ready; returns its status. */
 export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> {
   const client = new ControlPlaneClient(o.dataDir, 5000);
+  let report;
+  try {
+    report = await checkEngine(docker, o.engine);
+  } catch (e) {
+    if (e instanceof EngineUnsupportedError) throw new StackError(e.message, e.next);
+    throw e;
+  }
   o.progress(`network ${o.names.network}`);
   const network = await ensureFirewallNetwork(docker, o.names.network);
   o.progress(`network ${network.name}: ${network.subnet}${network.created ? ' (created)' : ''}; Envoy ${network.envoy}, CoreDNS ${network.coredns}, control plane ${network.controlplane}`);
@@ -74,8 +83,7 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
   }
   if (existing) await docker.getContainer(o.names.controlplane).remove({ force: true });
 
-  const version = await docker.version();
-  const specs = stackContainerSpecs(o.names.network, network, o.images, { envoyConfigDir: '', corednsConfigDir: '', ...(o.engineSocket ? { engineSocket: o.engineSocket } : {}) }, engineCapabilities(version.ApiVersion));
+  const specs = stackContainerSpecs(o.names.network, network, o.images, { envoyConfigDir: '', corednsConfigDir: '', ...(o.engine ? { engineSocket: engineSocketPath(o.engine) } : {}) }, engineCapabilities(report.apiVersion));
   const base = specs.find((s) => s.name === 'clawker-controlplane')!;
   const env = {
     CLAWKER_DATA_DIR: o.dataDir,
