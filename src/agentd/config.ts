@@ -26,6 +26,9 @@ export const ENV_SESSION_PORT = `${AGENTD_ENV_PREFIX}PORT`;
 export const ENV_SESSION_HOST = `${AGENTD_ENV_PREFIX}HOST`;
 /** The command's working directory (default WORKSPACE_DIR, or AGENT_HOME when that is missing). */
 export const ENV_WORKDIR = `${AGENTD_ENV_PREFIX}WORKDIR`;
+/** The agent user's ids, baked into the image with the user (the host user's on a local Linux engine); default AGENT_UID/AGENT_GID. */
+export const ENV_UID = `${AGENTD_ENV_PREFIX}UID`;
+export const ENV_GID = `${AGENTD_ENV_PREFIX}GID`;
 
 /** Where PATH lookups go when the environment has no PATH (Debian's default for a login shell, plus sbin). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -83,11 +86,23 @@ function parsePort(value: string | undefined): number | undefined {
   return port <= 65535 ? port : undefined;
 }
 
+function parseId(value: string | undefined, fallback: number): number | undefined {
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d{1,10}$/.test(value)) return undefined;
+  const id = Number(value);
+  return id >= 1 && id <= 4294967294 ? id : undefined;
+}
+
 export function readConfig(args: readonly string[], env: Readonly<Record<string, string | undefined>>): ConfigResult {
   const command = commandFromArgv(args);
   if (command.length === 0 || command[0] === '') return { error: 'no command given: usage: agentd.js -- <command> [args...]' };
   const sessionPort = parsePort(env[ENV_SESSION_PORT]);
   if (sessionPort === undefined) return { error: `${ENV_SESSION_PORT} must be a port number (0-65535)` };
+  const uid = parseId(env[ENV_UID], AGENT_UID);
+  const gid = parseId(env[ENV_GID], AGENT_GID);
+  // Never root: a wrong value must not hand the command agentd's own privileges.
+  if (uid === undefined) return { error: `${ENV_UID} must be a user id from 1 to 4294967294` };
+  if (gid === undefined) return { error: `${ENV_GID} must be a group id from 1 to 4294967294` };
   const sessionDir = env[ENV_SESSION_DIR];
   const sessionFiles: SessionFiles = sessionDir
     ? {
@@ -105,8 +120,8 @@ export function readConfig(args: readonly string[], env: Readonly<Record<string,
       sessionPort,
       workdir: env[ENV_WORKDIR] || WORKSPACE_DIR,
       fallbackWorkdir: AGENT_HOME,
-      uid: AGENT_UID,
-      gid: AGENT_GID,
+      uid,
+      gid,
       commandEnv: commandEnvironment(env),
     },
   };

@@ -5,10 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  AGENT_GID,
   AGENT_HOME,
   AGENT_PROMPT_FILE,
-  AGENT_UID,
   AGENT_USER,
   AGENTD_DIR,
   HOST_PROXY_DIR,
@@ -18,6 +16,7 @@ import {
   SYSTEM_CA_BUNDLE,
   WORKSPACE_DIR,
 } from './agentContract';
+import { type AgentUser, DEFAULT_AGENT_USER } from './agentUser';
 
 /** Label: the hash of everything the image was built from (as scripts/build-images.sh labels the stack's images). */
 export const BUILD_INPUTS_LABEL = 'dev.clawker.build.inputs';
@@ -74,14 +73,14 @@ export interface ContextFile {
 
 /**
  * The build arguments: the agent contract's user, ids and paths (the Dockerfile's defaults are the
- * same values; a unit test keeps them so) and BASE_IMAGE when one is chosen (else the Dockerfile's
+ * same values; a unit test keeps them so), the agent user's ids (agentUser.ts) and BASE_IMAGE when one is chosen (else the Dockerfile's
  * pinned default).
  */
-export function agentImageBuildArgs(baseImage?: string): Record<string, string> {
+export function agentImageBuildArgs(baseImage?: string, user: AgentUser = DEFAULT_AGENT_USER): Record<string, string> {
   return {
     AGENT_USER,
-    AGENT_UID: String(AGENT_UID),
-    AGENT_GID: String(AGENT_GID),
+    AGENT_UID: String(user.uid),
+    AGENT_GID: String(user.gid),
     AGENT_HOME,
     WORKSPACE_DIR,
     AGENTD_DIR,

@@ -4,7 +4,8 @@
  * current settings, and the files put into a container before its first start. Pure; the platform
  * side is src/platform/docker/agentContainers.ts.
  */
-import { AGENT_GID, AGENT_UID, ENV_HOST_PROXY, HOST_PROXY_DIR, HOST_PROXY_TOKEN_FILE, RUN_DIR, SESSION_DIR, SESSION_FILES } from './agentContract';
+import { ENV_HOST_PROXY, HOST_PROXY_DIR, HOST_PROXY_TOKEN_FILE, RUN_DIR, SESSION_DIR, SESSION_FILES } from './agentContract';
+import { type AgentUser, DEFAULT_AGENT_USER } from './agentUser';
 import { LABEL_FIREWALL, LABEL_WORKSPACE } from './agentContainerSpec';
 import { agentNameProblem, DEFAULT_AGENT_NAME } from './agentNames';
 import { LABEL_AGENT, LABEL_COMPONENT, LABEL_MANAGED, LABEL_PROJECT, LABEL_STACK } from '../stack/labels';
@@ -193,7 +194,7 @@ const rel = (path: string): string => path.replace(/^\/+/, '');
  * 0700) with the CA, certificate and key (root, 0600): the agent user cannot read agentd's key;
  * hostproxy/ (root, 0755) with token (agent user, 0400): its credential helper presents it.
  */
-export function sessionArchiveEntries(files: SessionFiles): ArchiveEntry[] {
+export function sessionArchiveEntries(files: SessionFiles, user: AgentUser = DEFAULT_AGENT_USER): ArchiveEntry[] {
   const root = { uid: 0, gid: 0 };
   const entries: ArchiveEntry[] = [
     { path: rel(RUN_DIR), type: 'directory', mode: 0o755, ...root },
@@ -205,7 +206,7 @@ export function sessionArchiveEntries(files: SessionFiles): ArchiveEntry[] {
   if (files.hostProxyToken !== undefined) {
     entries.push(
       { path: rel(HOST_PROXY_DIR), type: 'directory', mode: 0o755, ...root },
-      { path: rel(HOST_PROXY_TOKEN_FILE), type: 'file', mode: 0o400, uid: AGENT_UID, gid: AGENT_GID, content: files.hostProxyToken },
+      { path: rel(HOST_PROXY_TOKEN_FILE), type: 'file', mode: 0o400, uid: user.uid, gid: user.gid, content: files.hostProxyToken },
     );
   }
   return entries;

@@ -35,6 +35,7 @@ import {
   sessionArchiveEntries,
 } from '../../core/agents/lifecycle';
 import type { NormalizedRule } from '../../core/firewall/rule';
+import { agentUserFor } from '../../core/agents/agentUser';
 import { describeEngine, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { engineUnreachable, UNREACHABLE_CODES } from '../../core/engine/engineSupport';
 import { refreshFromProject } from '../../core/firewall/runtimeRules';
@@ -48,7 +49,7 @@ import { ensureHostProxy, loadOrCreateHostProxySecret } from '../hostProxyLaunch
 import { RuleStore } from '../ruleStore';
 import { AgentImageStaleCaError, ensureAgentImage } from './agentImage';
 import { demuxLogFrames, inspectContainer, isNotFound } from './containers';
-import { EngineUnsupportedError } from './engineCheck';
+import { checkEngine, type EngineReport, EngineUnsupportedError } from './engineCheck';
 import { ensureFirewallNetwork } from './firewallNetwork';
 import { type StackOptions, StackError, stackUp } from './stackLauncher';
 
@@ -68,6 +69,8 @@ export interface AgentRuntime {
   readonly stack: AgentStackConfig;
   /** The engine (as resolved for this CLI): its socket is what security.docker_socket mounts; the host proxy uses it too. */
   readonly engine?: ResolvedEngine;
+  /** This process's user (tests pass one); default process.getuid()/getgid() where they exist. */
+  readonly hostUser?: { readonly uid: number; readonly gid: number };
   /** One line per step (stack start, image build steps, host proxy): the CLI prints them on stderr. */
   readonly onProgress?: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -316,6 +319,15 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
     }
   };
   specOf('check', { enabled: true, corednsIp: '0.0.0.0', cgroupParent: '/' }, 'http://0.0.0.0', []);
+  // What the engine is decides the agent user's ids (the host user's on a local Linux engine).
+  let engine: EngineReport;
+  try {
+    engine = await checkEngine(rt.docker, rt.engine);
+  } catch (e) {
+    if (e instanceof EngineUnsupportedError) throw new AgentLifecycleError(e.message, 'docker', e.next);
+    throw e;
+  }
+  const user = agentUserFor(engine.kind, rt.hostUser ?? hostUserIds());
 
   let firewall: AgentFirewall;
   let gateway: string | undefined;
@@ -323,7 +335,7 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
     const status = await firewallUp(rt, o.projectRules);
     const network = await ensureFirewallNetwork(rt.docker, rt.names.network);
     gateway = network.gateway;
-    const driver = cgroupDriverOf((await rt.docker.info()).CgroupDriver as string | undefined);
+    const driver = cgroupDriverOf(engine.cgroupDriver);
     firewall = { enabled: true, corednsIp: status.network.coredns, cgroupParent: agentsCgroupParent(driver, rt.names.agentsCgroup) };
   } else {
     progress('warning: the firewall is off (settings.yaml firewall.enable: false): this agent can reach any destination');
@@ -339,6 +351,7 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
       onProgress: (line) => progress(`agent image: ${line}`),
       ...(o.baseImage ? { baseImage: o.baseImage } : {}),
       ...(o.imageTag ? { tag: o.imageTag } : {}),
+      user,
       ...(rt.signal ? { signal: rt.signal } : {}),
       ...(o.rebuild ? { rebuild: true } : {}),
     }));
@@ -378,7 +391,7 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
     const pki = await loadOrCreateCa(join(rt.dataDir, 'firewall', 'ca'));
     const session = issueSessionCertificate(pki.ca, { commonName: spec.name, usage: 'server', dnsNames: [spec.name] });
     const archive = await packArchive(
-      sessionArchiveEntries({ caPem: pki.ca.certificatePem, certificatePem: session.certificatePem, privateKeyPem: session.privateKeyPem, ...(token !== undefined ? { hostProxyToken: token } : {}) }),
+      sessionArchiveEntries({ caPem: pki.ca.certificatePem, certificatePem: session.certificatePem, privateKeyPem: session.privateKeyPem, ...(token !== undefined ? { hostProxyToken: token } : {}) }, user),
     );
     await container.putArchive(archive, { path: '/', noOverwriteDirNonDir: true });
   } catch (e) {
@@ -599,6 +612,9 @@ export async function attachAgent(rt: AgentRuntime, ref: AgentRef, o: AttachOpti
   const after = await summaryOf(rt, info.Id, undefined, null);
   return { detached: after.state === 'running' || after.state === 'paused', agent: after, warnings };
 }
+
+/** This process's user, where the platform has one (not on Windows). */
+const hostUserIds = (): { uid: number; gid: number } | undefined => (process.getuid && process.getgid ? { uid: process.getuid(), gid: process.getgid() } : undefined);
 
 /** Docker cannot be reached: what to do, naming the engine tried, or undefined for any other error. */
 export function dockerUnreachable(e: unknown, engine: ResolvedEngine, env: NodeJS.ProcessEnv = process.env): AgentLifecycleError | undefined {

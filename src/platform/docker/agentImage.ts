@@ -20,6 +20,7 @@ import type Docker from 'dockerode';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { type AgentUser, DEFAULT_AGENT_USER, isDefaultAgentUser } from '../../core/agents/agentUser';
 import {
   agentImageBuildArgs,
   agentImageInputsHash,
@@ -55,8 +56,10 @@ export interface AgentImageStatusOptions {
   dataDir: string;
   /** Default: $CLAWKER_BASE_IMAGE, else the Dockerfile's pinned default. */
   baseImage?: string;
-  /** Default AGENT_IMAGE_TAG (tests use their own). */
+  /** Default AGENT_IMAGE_TAG, with `-uid<UID>` for an agent user other than the contract's (tests use their own). */
   tag?: string;
+  /** The agent user's ids (agentUser.ts); default the contract's 1001. */
+  user?: AgentUser;
   /** Where the files of INSTALLED_SOURCES are (a checkout or an installed extension); default: the installation this code runs from. */
   installationRoot?: string;
 }
@@ -185,8 +188,9 @@ interface CollectedInputs {
   readonly caFingerprint: string;
 }
 
-function chooseTag(tag: string | undefined): string {
-  const chosen = tag ?? AGENT_IMAGE_TAG;
+function chooseTag(tag: string | undefined, user: AgentUser = DEFAULT_AGENT_USER): string {
+  // One image per agent user, so two users of one engine do not rebuild each other's.
+  const chosen = tag ?? (isDefaultAgentUser(user) ? AGENT_IMAGE_TAG : `${AGENT_IMAGE_TAG}-uid${user.uid}-gid${user.gid}`);
   if (!isImageReference(chosen) || chosen.includes('@')) throw new Error(`not an image tag: ${JSON.stringify(chosen)}`);
   return chosen;
 }
@@ -230,7 +234,7 @@ function listFiles(dir: string, prefix: string): ContextFile[] {
 }
 
 async function collectInputs(o: AgentImageStatusOptions & { buildCaFile?: string }, withBuildCa: boolean): Promise<CollectedInputs> {
-  const tag = chooseTag(o.tag);
+  const tag = chooseTag(o.tag, o.user);
   const baseImage = chooseBaseImage(o.baseImage);
   const sources = locateAgentImageSources(o.installationRoot ?? findInstallationRoot());
   const pki = await loadOrCreateCa(join(o.dataDir, 'firewall', 'ca'));
@@ -249,7 +253,7 @@ async function collectInputs(o: AgentImageStatusOptions & { buildCaFile?: string
     { name: CONTEXT.ca, content: Buffer.from(caPem, 'utf8') },
     { name: CONTEXT.buildCa, content: withBuildCa ? readBuildCa(o.buildCaFile) : Buffer.alloc(0), hashed: false },
   ];
-  return { tag, files, buildArgs: agentImageBuildArgs(baseImage), baseImage, caFingerprint: fingerprint(readCertificate(caPem)) };
+  return { tag, files, buildArgs: agentImageBuildArgs(baseImage, o.user), baseImage, caFingerprint: fingerprint(readCertificate(caPem)) };
 }
 
 async function imageId(docker: Docker, reference: string): Promise<string | undefined> {
@@ -316,7 +320,7 @@ const inFlight = new Map<string, Promise<unknown>>();
  * fails; an AbortError when `signal` aborts it. Calls for the same tag in one process share one build.
  */
 export function ensureAgentImage(docker: Docker, o: EnsureAgentImageOptions): Promise<{ image: string; built: boolean }> {
-  const tag = chooseTag(o.tag);
+  const tag = chooseTag(o.tag, o.user);
   const previous = inFlight.get(tag) ?? Promise.resolve();
   const next = previous.then(
     () => ensureOnce(docker, o),
