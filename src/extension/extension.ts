@@ -14,6 +14,7 @@ import { registerFirewallCommands } from './commands/firewallCommands';
 import { registerLanguageClient } from './languageClient';
 import { registerLearnMode } from './learn/learnMode';
 import { registerPlatformCheck } from './platformCheck';
+import { registerTerminalLauncher } from './terminalLauncher';
 import { findProjectFiles, PROJECT_FILE_GLOB } from './projectFiles';
 import { registerRefreshOnSave } from './refreshOnSave';
 import { ListedAgents } from './stack/agentDirectory';
@@ -40,6 +41,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(log, status, feed, agents);
 
   registerPlatformCheck(log);
+  registerTerminalLauncher(context, log);
   registerLanguageClient(context, log);
   registerCommands(context, log);
   registerAgentsView(context, agents, status);

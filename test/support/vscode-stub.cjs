@@ -189,5 +189,18 @@ module.exports.__context = (root) => {
     globalStoragePath: storage('global'),
     logPath: storage('log'),
     extensionMode: 1,
+    // Records what the extension asks of terminals' environments (the launcher's PATH entry).
+    environmentVariableCollection: {
+      description: undefined,
+      persistent: true,
+      mutations: [],
+      prepend(variable, value) { this.mutations.push(['prepend', variable, value]); },
+      append(variable, value) { this.mutations.push(['append', variable, value]); },
+      replace(variable, value) { this.mutations.push(['replace', variable, value]); },
+      get() { return undefined; },
+      forEach() {},
+      delete() {},
+      clear() { this.mutations = []; },
+    },
   });
 };

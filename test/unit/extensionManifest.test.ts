@@ -5,7 +5,7 @@
  * built-in. activate() runs against the permissive vscode stand-in shared with bench/editor.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ const BUILT_IN = /^(workbench\.|vscode\.|revealFileInOS$)/;
 
 let registered: string[] = [];
 let subscriptions: { dispose(): unknown }[] = [];
+let terminalEnv: { mutations: [string, string, string][]; description?: string } | undefined;
+let extensionRoot = '';
 
 before(async () => {
   const workspace = mkdtempSync(join(tmpdir(), 'clawker-manifest-ws-'));
@@ -41,10 +43,12 @@ before(async () => {
   };
   const vscode = require(STUB) as { __context(root: string): { subscriptions: { dispose(): unknown }[] }; commands: { getCommands(): Promise<string[]> } };
   // An extension root without dist/: the CLI the activation lists agents with fails, as on a broken install.
-  const context = vscode.__context(mkdtempSync(join(tmpdir(), 'clawker-manifest-ext-')));
+  extensionRoot = mkdtempSync(join(tmpdir(), 'clawker-manifest-ext-'));
+  const context = vscode.__context(extensionRoot) as { subscriptions: { dispose(): unknown }[]; environmentVariableCollection: typeof terminalEnv };
   const extension = require('../../src/extension/extension') as { activate(c: unknown): void };
   extension.activate(context);
   subscriptions = context.subscriptions;
+  terminalEnv = context.environmentVariableCollection;
   registered = (await vscode.commands.getCommands()).filter((c) => c.startsWith('clawker.'));
 });
 
@@ -87,5 +91,14 @@ describe('the manifest and activate() agree', () => {
 describe('where the extension runs', () => {
   test('extensionKind workspace: it runs beside the project and the Docker engine (WSL, SSH, a dev container), never only in the UI', () => {
     assert.deepEqual((manifest as unknown as { extensionKind?: string[] }).extensionKind, ['workspace']);
+  });
+
+  test("activation puts a clawker launcher on terminals' PATH, from the extension's global storage, running its bundled CLI", () => {
+    const bin = join(process.env.BENCH_STATE!, 'global', 'bin');
+    assert.deepEqual(terminalEnv?.mutations, [['prepend', 'PATH', `${bin}:`]]);
+    const launcher = join(bin, 'clawker');
+    assert.equal(statSync(launcher).mode & 0o777, 0o755);
+    const text = readFileSync(launcher, 'utf8');
+    assert.ok(text.includes(`'${process.execPath}' '${join(extensionRoot, 'dist', 'cli.js')}' "$@"`), text);
   });
 });
