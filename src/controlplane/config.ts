@@ -7,7 +7,7 @@ import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { HOST_PROXY_PORT } from '../core/agents/agentContract';
 import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings, dnsGuardSchema } from '../core/config/settingsSchema';
-import { CONTROL_SOCKET } from '../core/stack/controlPlaneApi';
+import { CONTROL_PLANE_API_SOCKET } from '../core/stack/controlPlaneApi';
 import { DEFAULT_STACK_PREFIX, stackNames, type StackNames } from '../core/stack/stackNames';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../core/stack/containerSpecs';
 
@@ -42,6 +42,8 @@ const envSchema = z.object({
     }),
   CLAWKER_CGROUP2_ROOT: absolute.optional(),
   CLAWKER_DOCKER_SOCKET: absolute.default('/var/run/docker.sock'),
+  /** The API's Unix socket (in the container: a tmpfs of its own; tests: a temporary directory). */
+  CLAWKER_API_SOCKET: absolute.default(CONTROL_PLANE_API_SOCKET),
   /** A component container found stopped this long is started again. */
   CLAWKER_HEAL_AFTER_MS: z.coerce.number().int().min(0).default(3000),
   /** After the last agent exits, wait this long before draining the stack. */
@@ -97,7 +99,7 @@ export function readConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     drainAfterMs: e.CLAWKER_DRAIN_AFTER_MS,
     probeIntervalMs: e.CLAWKER_PROBE_INTERVAL_MS,
     hostProxyPort: e.CLAWKER_HOST_PROXY_PORT,
-    socketPath: join(dataDir, CONTROL_SOCKET),
+    socketPath: e.CLAWKER_API_SOCKET,
     stackDir: join(dataDir, 'firewall', 'stack'),
     caDir: join(dataDir, 'firewall', 'ca'),
     stateFile: join(dataDir, 'controlplane', 'state.json'),

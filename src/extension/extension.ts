@@ -35,8 +35,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Clawker', { log: true });
   const cliEnv = (): Record<string, string> => (setting<string>('dataDir', '') ? { CLAWKER_DATA_DIR: dataDir() } : {});
   const cli = new BundledCli(context.extensionPath, cliEnv, log);
-  const status = new PolledStackStatus(dataDir);
-  const feed = new ControlPlaneEgressFeed(dataDir, log);
+  const status = new PolledStackStatus(cli, log);
+  const feed = new ControlPlaneEgressFeed(cli, log);
   const agents = new ListedAgents(cli);
   context.subscriptions.push(log, status, feed, agents);
 
@@ -65,7 +65,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('clawker.dataDir')) {
         feed.restart();
-        void status.refresh();
+        status.restart();
         void agents.refresh();
       }
     }),

@@ -1,20 +1,39 @@
 /**
- * The client side of the control plane's API (src/core/stack/controlPlaneApi.ts): HTTP over the
- * Unix socket in the data directory. "Not running" (no socket, nobody listening) is its own error,
- * so callers can say what to do instead of printing ECONNREFUSED.
+ * The client side of the control plane's API (src/core/stack/controlPlaneApi.ts): HTTP over a
+ * transport (controlPlaneTransport.ts: a docker exec session for the CLI, a Unix socket in tests).
+ * Connections are kept alive, so a process that polls pays for one exec, not one per request.
+ * "Not running" (no container, not started, API not listening) is its own error, so callers can say
+ * what to do instead of printing ECONNREFUSED.
  */
-import { existsSync } from 'node:fs';
-import { request } from 'node:http';
-import { join } from 'node:path';
+import { Agent, request, type RequestOptions } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { type AgentResult, type ApiError, CONTROL_SOCKET, type DownResult, type ReloadResult, type Status } from '../core/stack/controlPlaneApi';
+import type { AgentResult, ApiError, DownResult, ReloadResult, Status } from '../core/stack/controlPlaneApi';
+import { type ControlPlaneTransport, ControlPlaneUnreachable } from './controlPlaneTransport';
 
 export class ControlPlaneNotRunning extends Error {
-  constructor(readonly socketPath: string) {
-    super(`the firewall control plane is not running (no answer on ${socketPath}); start it with: clawker firewall up`);
+  constructor(readonly description: string, reason?: string) {
+    super(`the firewall control plane is not running (no answer from ${description}${reason ? `: ${reason}` : ''}); start it with: clawker firewall up`);
     this.name = 'ControlPlaneNotRunning';
   }
 }
+
+/** An http.Agent whose connections come from the transport, kept alive between requests. */
+class TransportAgent extends Agent {
+  constructor(private readonly transport: ControlPlaneTransport) {
+    super({ keepAlive: true, maxSockets: 4, maxFreeSockets: 1 });
+  }
+  override createConnection(_options: unknown, callback: (error: Error | null, socket?: Duplex) => void): undefined {
+    this.transport.open().then(
+      (stream) => callback(null, stream),
+      (e: unknown) => callback(e instanceof ControlPlaneUnreachable ? new ControlPlaneNotRunning(this.transport.description, e.reason) : (e as Error)),
+    );
+    return undefined;
+  }
+}
+
+const notRunning = (e: unknown, transport: ControlPlaneTransport): unknown =>
+  e instanceof ControlPlaneNotRunning ? e : e instanceof ControlPlaneUnreachable ? new ControlPlaneNotRunning(transport.description, e.reason) : e;
 
 export class ControlPlaneRequestError extends Error {
   constructor(
@@ -27,17 +46,24 @@ export class ControlPlaneRequestError extends Error {
 }
 
 export class ControlPlaneClient {
-  readonly socketPath: string;
-  constructor(dataDir: string, private readonly timeoutMs = 120_000) {
-    this.socketPath = join(dataDir, CONTROL_SOCKET);
+  private readonly agent: TransportAgent;
+  constructor(
+    readonly transport: ControlPlaneTransport,
+    private readonly timeoutMs = 120_000,
+  ) {
+    this.agent = new TransportAgent(transport);
+  }
+
+  /** Closes kept-alive connections (a long-lived caller that is done). */
+  close(): void {
+    this.agent.destroy();
   }
 
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    if (!existsSync(this.socketPath)) return Promise.reject(new ControlPlaneNotRunning(this.socketPath));
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = request(
-        { socketPath: this.socketPath, path, method, timeout: this.timeoutMs, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+        { agent: this.agent, host: 'controlplane', path, method, timeout: this.timeoutMs, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -54,7 +80,7 @@ export class ControlPlaneClient {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`the control plane did not answer ${method} ${path} within ${this.timeoutMs / 1000} s`)));
-      req.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? new ControlPlaneNotRunning(this.socketPath) : e));
+      req.on('error', (e) => reject(notRunning(e, this.transport)));
       if (payload) req.write(payload);
       req.end();
     });
@@ -78,27 +104,37 @@ export class ControlPlaneClient {
 
   /** The event stream: the last `tail` events, then (follow) new ones until the signal aborts. */
   events(options: { tail: number; follow: boolean; signal?: AbortSignal; onOpen?: () => void }, onEvent: (event: unknown) => void): Promise<void> {
-    if (!existsSync(this.socketPath)) return Promise.reject(new ControlPlaneNotRunning(this.socketPath));
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socketPath, path: `/v1/events?tail=${options.tail}${options.follow ? '&follow=1' : ''}`, method: 'GET', ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
-        // Connected: the stream is open even while no event comes (an idle stack).
-        if ((res.statusCode ?? 500) < 400) options.onOpen?.();
-        const lines = createInterface({ input: res });
-        // readline re-emits the response's errors: handled below, on the response itself.
-        lines.on('error', () => undefined);
-        lines.on('line', (l) => {
-          try {
-            onEvent(JSON.parse(l));
-          } catch {
-            // partial line at abort
-          }
-        });
-        res.on('end', resolve);
-        res.on('close', resolve);
-        // An abort (or the control plane going away) tears the response down: that ends the stream, it is not a crash.
-        res.on('error', (e) => (options.signal?.aborted ? resolve() : reject(e)));
-      });
-      req.on('error', (e: NodeJS.ErrnoException) => (e.name === 'AbortError' ? resolve() : reject(e.code === 'ECONNREFUSED' ? new ControlPlaneNotRunning(this.socketPath) : e)));
+      // Its own connection (not the kept-alive pool): a followed stream holds it until aborted.
+      const req = request(
+        {
+          createConnection: (_o: unknown, callback: (error: Error | null, socket?: Duplex) => void) =>
+            void this.transport.open().then((s) => callback(null, s), (e: unknown) => callback(notRunning(e, this.transport) as Error)),
+          host: 'controlplane',
+          path: `/v1/events?tail=${options.tail}${options.follow ? '&follow=1' : ''}`,
+          method: 'GET',
+          ...(options.signal ? { signal: options.signal } : {}),
+        } as unknown as RequestOptions,
+        (res) => {
+          // Connected: the stream is open even while no event comes (an idle stack).
+          if ((res.statusCode ?? 500) < 400) options.onOpen?.();
+          const lines = createInterface({ input: res });
+          // readline re-emits the response's errors: handled below, on the response itself.
+          lines.on('error', () => undefined);
+          lines.on('line', (l) => {
+            try {
+              onEvent(JSON.parse(l));
+            } catch {
+              // partial line at abort
+            }
+          });
+          res.on('end', resolve);
+          res.on('close', resolve);
+          // An abort (or the control plane going away) tears the response down: that ends the stream, it is not a crash.
+          res.on('error', (e) => (options.signal?.aborted ? resolve() : reject(e)));
+        },
+      );
+      req.on('error', (e: Error) => (e.name === 'AbortError' ? resolve() : reject(notRunning(e, this.transport))));
       req.end();
     });
   }

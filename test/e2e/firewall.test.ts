@@ -18,7 +18,8 @@ import Docker from 'dockerode';
 import { agentContainerSpec, DEFAULT_PROJECT_SETTINGS } from '../../src/core/stack/agentSpec';
 import { agentsCgroupParent } from '../../src/core/stack/cgroupPaths';
 import type { Status } from '../../src/core/stack/controlPlaneApi';
-import { ControlPlaneClient, ControlPlaneRequestError } from '../../src/platform/controlPlaneClient';
+import { ControlPlaneRequestError } from '../../src/platform/controlPlaneClient';
+import { controlPlaneOf } from '../../src/platform/docker/controlPlaneAccess';
 import { stackNames } from '../../src/core/stack/stackNames';
 import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { AGENT_PY } from './firewall-agent-script';
@@ -295,7 +296,7 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
       const bare = await cli('firewall', 'bypass', '60s', '--agent', 'dev');
       assert.equal(bare.code, 1, bare.stderr);
       assert.equal(bare.stderr, `clawker: 2 running agents match dev: ${first}, ${second}\n  next: pass the container name (e.g. --agent ${first}) or its container id\n`);
-      const api = await new ControlPlaneClient(dataDir).setEnabled('dev', false).then(
+      const api = await controlPlaneOf(docker, names).setEnabled('dev', false).then(
         () => assert.fail('the API disabled an ambiguous agent'),
         (e: unknown) => e,
       );

@@ -17,6 +17,7 @@ import { startApi } from '../../src/controlplane/api';
 import { readConfig } from '../../src/controlplane/config';
 import { ControlPlane, ControlPlaneError } from '../../src/controlplane/controlPlane';
 import type { Bpfman, CgroupRef, ContainerConfig } from '../../src/platform/bpf/bpfman';
+import { UnixSocketTransport } from '../../src/platform/controlPlaneTransport';
 import { ControlPlaneClient, ControlPlaneRequestError } from '../../src/platform/controlPlaneClient';
 import type { AgentStatus } from '../../src/core/stack/controlPlaneApi';
 import { LABEL_AGENT } from '../../src/core/stack/labels';
@@ -80,7 +81,7 @@ class FakeBpf {
   }
 }
 
-const config = readConfig({ CLAWKER_DATA_DIR: join(dir, 'data'), CLAWKER_CGROUP2_ROOT: cgroupRoot, CLAWKER_PIN_DIR: join(dir, 'pin') });
+const config = readConfig({ CLAWKER_DATA_DIR: join(dir, 'data'), CLAWKER_CGROUP2_ROOT: cgroupRoot, CLAWKER_PIN_DIR: join(dir, 'pin'), CLAWKER_API_SOCKET: join(dir, 'run', 'api.sock') });
 const docker = new FakeDocker();
 const audits: string[] = [];
 
@@ -158,7 +159,7 @@ test('the API answers the ambiguous name with 409, the candidates and what to pa
   const events = { tail: () => [], subscribe: () => () => undefined };
   const server: Server = await startApi(config.socketPath, cp, events, { onDown: () => undefined });
   try {
-    const client = new ControlPlaneClient(config.dataDir, 5000);
+    const client = new ControlPlaneClient(new UnixSocketTransport(config.socketPath), 5000);
     await assert.rejects(client.bypass('dev', 60), (e: unknown) => {
       assert.ok(e instanceof ControlPlaneRequestError);
       assert.equal(e.status, 409);
@@ -175,7 +176,7 @@ test('the API answers the ambiguous name with 409, the candidates and what to pa
     // Asynchronous: this process answers the CLI's API calls meanwhile.
     const cli = (...args: string[]) =>
       new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, env: { ...process.env, CLAWKER_DATA_DIR: config.dataDir } }, (error, stdout, stderr) =>
+        execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, env: { ...process.env, CLAWKER_DATA_DIR: config.dataDir, CLAWKER_API_SOCKET: config.socketPath } }, (error, stdout, stderr) =>
           resolve({ status: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         ),
       );

@@ -9,8 +9,8 @@ import { createServer, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CONTROL_SOCKET } from '../../src/core/stack/controlPlaneApi';
 import { ControlPlaneClient, ControlPlaneNotRunning } from '../../src/platform/controlPlaneClient';
+import { UnixSocketTransport } from '../../src/platform/controlPlaneTransport';
 
 test('events: open before the first event, then each line, until the abort', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'clawker-cp-client-'));
@@ -23,11 +23,12 @@ test('events: open before the first event, then each line, until the abort', asy
     res.flushHeaders();
     stream = res;
   });
-  await new Promise<void>((resolve) => server.listen(join(dataDir, CONTROL_SOCKET), resolve));
+  const socket = join(dataDir, 'run', 'api.sock');
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
   const abort = new AbortController();
   const seen: unknown[] = [];
   let opened = false;
-  const done = new ControlPlaneClient(dataDir).events({ tail: 5, follow: true, signal: abort.signal, onOpen: () => (opened = true) }, (e) => seen.push(e));
+  const done = new ControlPlaneClient(new UnixSocketTransport(socket)).events({ tail: 5, follow: true, signal: abort.signal, onOpen: () => (opened = true) }, (e) => seen.push(e));
   for (let i = 0; i < 200 && !opened; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(opened, true, 'open with no event sent');
   assert.deepEqual(seen, []);
@@ -42,5 +43,5 @@ test('events: open before the first event, then each line, until the abort', asy
   await done;
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  await assert.rejects(new ControlPlaneClient(dataDir).events({ tail: 1, follow: false }, () => undefined), ControlPlaneNotRunning);
+  await assert.rejects(new ControlPlaneClient(new UnixSocketTransport(socket)).events({ tail: 1, follow: false }, () => undefined), ControlPlaneNotRunning);
 });

@@ -72,7 +72,9 @@ test("the control plane's environment: defaults from the spec, every wrong value
   const c = readConfig({ CLAWKER_DATA_DIR: '/data' });
   assert.equal(c.pinDir, '/sys/fs/bpf/clawker');
   assert.deepEqual(c.upstreams, ['1.1.1.2', '1.0.0.2']);
-  assert.equal(c.socketPath, '/data/run/controlplane.sock');
+  assert.equal(c.socketPath, '/run/clawker/controlplane.sock', "the API's socket is in the container's own tmpfs, never in the data dir");
+  assert.equal(readConfig({ CLAWKER_DATA_DIR: '/data', CLAWKER_API_SOCKET: '/tmp/t/api.sock' }).socketPath, '/tmp/t/api.sock');
+  assert.throws(() => readConfig({ CLAWKER_DATA_DIR: '/data', CLAWKER_API_SOCKET: 'api.sock' }), /CLAWKER_API_SOCKET: must be an absolute path/);
   assert.equal(c.names.network, 'clawker-net');
   assert.equal(c.hostProxyPort, 18374, 'the host proxy port of the agent contract');
   assert.equal(readConfig({ CLAWKER_DATA_DIR: '/data', CLAWKER_HOST_PROXY_PORT: '0' }).hostProxyPort, 0, '0 turns the host proxy port off');

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"clawker.dev/controlplane/bpfman/apirelay"
 	"clawker.dev/controlplane/bpfman/datapath"
 )
 
@@ -47,6 +48,10 @@ const usage = `usage: bpfman COMMAND [flags]   (every command: --pin-dir DIR, de
   events   [--follow]                       print events (JSON lines); without --follow, what is queued
   stats                                     decisions per verdict, event drops
   show                                      containers, bypass windows, routes, dns_cache
+  relay    [--socket PATH]                  carry the control plane's API between stdin/stdout and
+                                            its Unix socket (default /run/clawker/controlplane.sock):
+                                            the host's way in, through docker exec; exit 3 when
+                                            nothing listens
 `
 
 func main() {
@@ -55,6 +60,12 @@ func main() {
 		os.Exit(2)
 	}
 	cmd := os.Args[1]
+	if cmd == "relay" {
+		fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+		socket := fs.String("socket", "/run/clawker/controlplane.sock", "the control plane's API socket")
+		fs.Parse(os.Args[2:])
+		apirelay.Main(*socket)
+	}
 	if err := run(cmd, os.Args[2:]); err != nil {
 		fmt.Fprintf(os.Stderr, "bpfman %s: %v\n", cmd, err)
 		os.Exit(1)

@@ -37,7 +37,7 @@ import { type AgentRuntime, type AttachOptions, AgentLifecycleError, dockerUnrea
 import { dockerClientFor, resolveEngineFor } from '../../platform/docker/engineClient';
 import { defaultDataDir } from '../../platform/ruleStore';
 import { PROJECT_FILE_CANDIDATES } from '../projectFile';
-import { settingsFile } from './firewallStack';
+import { settingsFile } from '../settingsFile';
 
 /** The platform functions the verbs call (tests pass fakes). */
 export type AgentPlatform = Pick<

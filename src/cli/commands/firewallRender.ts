@@ -8,7 +8,8 @@ import { formatProblem } from '../../core/problems';
 import { renderAll } from '../../core/render/renderAll';
 import { loadOrCreateCa, rotateCa } from '../../platform/caStore';
 import { writeFileAtomic } from '../../platform/files';
-import { ControlPlaneClient, ControlPlaneNotRunning } from '../../platform/controlPlaneClient';
+import { ControlPlaneNotRunning } from '../../platform/controlPlaneClient';
+import { cliControlPlane } from '../controlPlaneAccess';
 import { defaultDataDir } from '../../platform/ruleStore';
 import { findProjectFile, readForCommand } from '../projectFile';
 
@@ -50,7 +51,7 @@ export function registerFirewallRenderCommand(firewall: Command): void {
       let applied = false;
       if (!options.caDir) {
         try {
-          const r = await new ControlPlaneClient(defaultDataDir()).reload();
+          const r = await cliControlPlane().reload();
           applied = true;
           process.stdout.write(`Re-issued the domain certificates of the running firewall (${r.rules} rules) in ${r.millis} ms.\n`);
         } catch (e) {

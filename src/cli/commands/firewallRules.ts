@@ -21,7 +21,8 @@ import {
   toStoredRule,
 } from '../../core/firewall/runtimeRules';
 import { formatProblem, type Problem } from '../../core/problems';
-import { ControlPlaneClient, ControlPlaneNotRunning } from '../../platform/controlPlaneClient';
+import { ControlPlaneNotRunning } from '../../platform/controlPlaneClient';
+import { cliControlPlane } from '../controlPlaneAccess';
 import { defaultDataDir, RuleStore, RuleStoreError } from '../../platform/ruleStore';
 import { findProjectFile, PROJECT_FILE_CANDIDATES, readForCommand } from '../projectFile';
 
@@ -97,8 +98,10 @@ function report(outcome: Outcome, shown: readonly ChangeKind[] = ['added', 'upda
  */
 async function applyToStack(outcome: Outcome, store: RuleStore, dataDir: string): Promise<void> {
   if (!outcome.ok || !outcome.changed) return;
+  // The running firewall reads the data directory's store; another --store is only saved.
+  if (resolve(dataDir) !== resolve(defaultDataDir())) return void err(`clawker: saved in ${store.file} (not the store the running firewall reads).`);
   try {
-    const r = await new ControlPlaneClient(dataDir).reload();
+    const r = await cliControlPlane().reload();
     err(`clawker: applied to the running firewall in ${r.millis} ms (${r.rules} rules, ${r.routes} routes${r.corednsReloaded ? ', CoreDNS reloaded' : ''}).`);
   } catch (e) {
     if (e instanceof ControlPlaneNotRunning) err(`clawker: saved in ${store.file}; the firewall is not running, so the change applies when it starts (clawker firewall up).`);
@@ -299,7 +302,7 @@ function registerReload(firewall: Command): void {
     .option('--store <dir>', STORE_HELP);
   exitTwoOnUsageError(reload).action(async (options: StoreOptions) => {
     try {
-      const r = await new ControlPlaneClient(dataDirOf(options)).reload();
+      const r = await cliControlPlane().reload();
       out(`reloaded: ${r.rules} rules, ${r.routes} routes${r.corednsReloaded ? ', CoreDNS reloaded' : ''} in ${r.millis} ms`);
     } catch (e) {
       if (e instanceof ControlPlaneNotRunning) {

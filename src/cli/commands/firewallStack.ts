@@ -5,8 +5,6 @@
  * 0 done (status: healthy), 1 unhealthy or refused, 2 usage or the stack cannot be reached.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import type Docker from 'dockerode';
 import { loadSettings } from '../../core/config/load';
@@ -18,7 +16,9 @@ import { type EgressEvent, formatEgressEvent } from '../../core/events/egressEve
 import type { AgentResult, AgentStatus, Status } from '../../core/stack/controlPlaneApi';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
 import { DEFAULT_STACK_PREFIX, stackNames } from '../../core/stack/stackNames';
-import { ControlPlaneClient, ControlPlaneNotRunning, ControlPlaneRequestError } from '../../platform/controlPlaneClient';
+import { type ControlPlaneClient, ControlPlaneNotRunning, ControlPlaneRequestError } from '../../platform/controlPlaneClient';
+import { cliControlPlane, cliEngine } from '../controlPlaneAccess';
+import { settingsFile } from '../settingsFile';
 import { dockerClientFor, resolveEngineFor } from '../../platform/docker/engineClient';
 import { type StackOptions, StackError, stackDown, stackUp } from '../../platform/docker/stackLauncher';
 import { defaultDataDir } from '../../platform/ruleStore';
@@ -30,11 +30,6 @@ const DEFAULT_IMAGES = DEFAULT_STACK_IMAGES;
 /** Control-plane tunables a caller (tests) may pass through from its environment. */
 const PASSED_THROUGH = ['CLAWKER_HEAL_AFTER_MS', 'CLAWKER_DRAIN_AFTER_MS', 'CLAWKER_PROBE_INTERVAL_MS'] as const;
 
-export function settingsFile(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.CLAWKER_SETTINGS) return env.CLAWKER_SETTINGS;
-  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
-  return join(base, 'clawker', 'settings.yaml');
-}
 
 interface Settings {
   readonly enabled: boolean;
@@ -80,7 +75,62 @@ function docker(settings: Settings): Docker {
   engineInUse = resolveEngineFor(process.env, settings.docker);
   return dockerClientFor(engineInUse);
 }
-const client = (): ControlPlaneClient => new ControlPlaneClient(defaultDataDir());
+function client(): ControlPlaneClient {
+  if (process.env.CLAWKER_API_SOCKET) return cliControlPlane();
+  engineInUse = cliEngine();
+  return cliControlPlane(process.env, undefined, engineInUse);
+}
+
+/** How often `status --watch` asks: often while the stack runs (bypass countdowns), rarely while it does not. */
+const WATCH_RUNNING_MS = 2_000;
+const WATCH_STOPPED_MS = 5_000;
+
+/**
+ * `status --watch --json`: one line `{"status": Status | null}` now and on every change, until
+ * stdin closes or a signal comes. The editor follows this instead of polling (one process, one
+ * kept-alive exec session).
+ */
+async function watchStatus(): Promise<void> {
+  const cp = client();
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  // A line on stdin asks for a status now (the editor after a command); its end stops the watch.
+  let wake: (() => void) | undefined;
+  process.stdin
+    .on('data', () => wake?.())
+    .on('end', () => stop.abort())
+    .on('error', () => stop.abort());
+  let last = '';
+  let asked = false;
+  while (!stop.signal.aborted) {
+    let status: Status | null = null;
+    let error: string | undefined;
+    try {
+      status = await cp.status();
+    } catch (e) {
+      if (!(e instanceof ControlPlaneNotRunning)) error = e instanceof Error ? e.message : String(e);
+    }
+    const line = JSON.stringify({ status, ...(error ? { error } : {}) });
+    // A requested status is always printed, changed or not: the caller waits for it.
+    if (line !== last || asked) out((last = line));
+    asked = false;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, status ? WATCH_RUNNING_MS : WATCH_STOPPED_MS);
+      wake = () => {
+        asked = true;
+        done();
+      };
+      stop.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+  cp.close();
+}
 
 /** Failures say which component and what to do; exit 2 when the stack cannot be reached at all. */
 async function guarded(action: () => Promise<void>): Promise<void> {
@@ -143,8 +193,13 @@ export function registerFirewallStackCommands(firewall: Command): void {
     .command('status')
     .description('Health of the firewall stack (eBPF datapath, CoreDNS, Envoy, control plane), its agents and rule count. Exit 0 healthy, 1 not.')
     .option('--json', 'print the status as JSON')
-    .action((o: { json?: boolean }) =>
+    .option('--watch', 'with --json: a line now and on every change, until stdin closes (for the editor)')
+    .action((o: { json?: boolean; watch?: boolean }) =>
       guarded(async () => {
+        if (o.watch) {
+          if (!o.json) throw new StackError('--watch goes with --json', 'clawker firewall status --watch --json');
+          return watchStatus();
+        }
         let status: Status;
         try {
           status = await client().status();
@@ -250,11 +305,16 @@ export function registerFirewallStackCommands(firewall: Command): void {
     .option('-f, --follow', 'keep printing new events')
     .option('-n, --tail <n>', 'how many past events to print first', (v) => Number(v), 50)
     .option('--json', 'one JSON object per line')
-    .action((o: { follow?: boolean; tail: number; json?: boolean }) =>
+    .option('--ready-line', 'with --json: print {"ready":true} once the stream is open (for the editor)')
+    .action((o: { follow?: boolean; tail: number; json?: boolean; readyLine?: boolean }) =>
       guarded(async () => {
         const abort = new AbortController();
         process.once('SIGINT', () => abort.abort());
-        await client().events({ tail: o.tail, follow: !!o.follow, signal: abort.signal }, (e) => out(o.json ? JSON.stringify(e) : formatEgressEvent(e as EgressEvent)));
+        process.once('SIGTERM', () => abort.abort());
+        const onOpen = o.json && o.readyLine ? () => out(JSON.stringify({ ready: true })) : undefined;
+        await client().events({ tail: o.tail, follow: !!o.follow, signal: abort.signal, ...(onOpen ? { onOpen } : {}) }, (e) =>
+          out(o.json ? JSON.stringify(e) : formatEgressEvent(e as EgressEvent)),
+        );
       }),
     );
 }

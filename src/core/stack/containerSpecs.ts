@@ -5,6 +5,7 @@
  * and carries our labels.
  */
 import type { StackAddresses } from './addresses';
+import { CONTROL_PLANE_RUN_DIR } from './controlPlaneApi';
 
 export const PIN_DIR = '/sys/fs/bpf/clawker';
 
@@ -20,6 +21,8 @@ export interface ContainerSpec {
     readonly SecurityOpt: string[];
     readonly ReadonlyRootfs: boolean;
     readonly Binds: string[];
+    /** In-memory mounts (path → mount options): what a read-only root needs written. */
+    readonly Tmpfs?: Record<string, string>;
     readonly RestartPolicy: { Name: 'unless-stopped' | 'no' };
   };
   readonly NetworkingConfig: { EndpointsConfig: Record<string, { IPAMConfig: { IPv4Address: string } }> };
@@ -64,7 +67,7 @@ function spec(
   image: string,
   network: string,
   ip: string,
-  privileges: { capAdd?: string[]; securityOpt?: string[]; binds?: string[]; cmd?: string[] },
+  privileges: { capAdd?: string[]; securityOpt?: string[]; binds?: string[]; tmpfs?: Record<string, string>; cmd?: string[] },
 ): ContainerSpec {
   return {
     name: `clawker-${component}`,
@@ -78,6 +81,7 @@ function spec(
       SecurityOpt: ['no-new-privileges:true', ...(privileges.securityOpt ?? [])],
       ReadonlyRootfs: true,
       Binds: privileges.binds ?? [],
+      ...(privileges.tmpfs ? { Tmpfs: privileges.tmpfs } : {}),
       RestartPolicy: { Name: 'unless-stopped' },
     },
     NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: ip } } } },
@@ -88,7 +92,7 @@ function spec(
  * The spec's privileges: Envoy none (it binds ports above 1024); CoreDNS CAP_BPF + CAP_SYS_ADMIN with
  * only /sys/fs/bpf, to update the pinned dns_cache (and NET_BIND_SERVICE for port 53); the control
  * plane CAP_BPF + CAP_SYS_ADMIN, /sys/fs/bpf read-write, /sys/fs/cgroup read-only, the Docker
- * socket, and apparmor=unconfined.
+ * socket, apparmor=unconfined, and a private tmpfs for its API socket.
  */
 export function stackContainerSpecs(
   network: string,
@@ -114,6 +118,8 @@ export function stackContainerSpecs(
       capAdd: bpf,
       securityOpt: ['apparmor=unconfined'],
       binds: ['/sys/fs/bpf:/sys/fs/bpf:rw', '/sys/fs/cgroup:/sys/fs/cgroup:ro', `${paths.engineSocket ?? '/var/run/docker.sock'}:/var/run/docker.sock`],
+      // The API's socket lives here, in the container only: the host reaches it through docker exec.
+      tmpfs: { [CONTROL_PLANE_RUN_DIR]: 'rw,noexec,nosuid,nodev,size=1m,mode=0700' },
     }),
   ];
 }

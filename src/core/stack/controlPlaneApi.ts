@@ -1,7 +1,9 @@
 /**
- * The control plane's API, as both sides see it: HTTP/1.1 with JSON bodies over a Unix socket in
- * the data directory (`<data dir>/run/controlplane.sock`, root only). The CLI and the extension are
- * its clients; nothing listens on a network port.
+ * The control plane's API, as both sides see it: HTTP/1.1 with JSON bodies over a Unix socket inside
+ * the control-plane container (CONTROL_PLANE_API_SOCKET, on a tmpfs only it mounts). The host reaches
+ * it through a `docker exec` session running `bpfman relay` (src/platform/controlPlaneTransport.ts):
+ * nothing listens on a network port and no socket file crosses to the host. The CLI is its client;
+ * the extension follows status and events through long-lived CLI processes.
  *
  *   GET    /v1/status                      Status
  *   POST   /v1/reload                      ReloadResult   re-render from the rule store, sync routes
@@ -21,7 +23,10 @@
  *
  * Errors: a non-2xx status with {"error": "...", "component"?: "...", "next"?: "...", "candidates"?: [...]}.
  */
-export const CONTROL_SOCKET = 'run/controlplane.sock';
+/** The API's socket inside the control-plane container. */
+export const CONTROL_PLANE_API_SOCKET = '/run/clawker/controlplane.sock';
+/** The tmpfs holding it: the container's root file system is read-only. */
+export const CONTROL_PLANE_RUN_DIR = '/run/clawker';
 
 export type ComponentName = 'datapath' | 'coredns' | 'envoy' | 'controlplane';
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type * as vscode from 'vscode';
-import type { ClawkerCli, CliResult, CliRunOptions } from './contracts';
+import type { ClawkerCli, CliResult, CliRunOptions, FollowedCli } from './contracts';
 
 /** Extra environment for the CLI, from the extension's settings (e.g. CLAWKER_DATA_DIR). */
 export type CliEnvironment = () => Record<string, string>;
@@ -109,6 +109,37 @@ export class BundledCli implements ClawkerCli {
     } catch {
       throw new CliError(args, { ...result, stderr: `${result.stderr}\nits output is not JSON` });
     }
+  }
+
+  follow(args: readonly string[], onLine: (line: string) => void): FollowedCli {
+    this.log.debug(`clawker ${args.join(' ')} (followed)`);
+    const child = spawn(process.execPath, [this.script, ...args], { env: this.childEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    createInterface({ input: child.stdout }).on('line', onLine);
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4096)));
+    child.stdin.on('error', () => undefined); // it may end before we write
+    const exited = new Promise<number>((resolve) => {
+      child.on('error', (e) => {
+        this.log.warn(`could not run the clawker CLI (${this.script}): ${e.message}`);
+        resolve(127);
+      });
+      child.on('close', (code, signal) => {
+        const result = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15);
+        if (result !== 0 && stderr.trim()) this.log.debug(`clawker ${args.join(' ')} exited ${result}: ${lastMeaningfulLine(stderr) ?? ''}`);
+        resolve(result);
+      });
+    });
+    let killTimer: NodeJS.Timeout | undefined;
+    void exited.then(() => killTimer && clearTimeout(killTimer));
+    return {
+      send: (line) => void (child.stdin.writable && child.stdin.write(`${line}\n`)),
+      exited,
+      dispose: () => {
+        child.stdin.end();
+        child.kill('SIGTERM');
+        killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+      },
+    };
   }
 
   terminalCommand(args: readonly string[]): { shellPath: string; shellArgs: string[]; env: Record<string, string> } {

@@ -58,6 +58,18 @@ export interface ClawkerCli {
   run(args: readonly string[], options?: CliRunOptions): Promise<CliResult>;
   /** run(), then JSON.parse(stdout); throws a CliError naming the command and its stderr on failure. */
   json<T>(args: readonly string[], options?: CliRunOptions): Promise<T>;
+  /**
+   * A long-lived CLI (`firewall status --watch`, `firewall events --follow`): each stdout line to
+   * `onLine`; `send` writes a line to its stdin; disposing closes stdin, then ends it.
+   */
+  follow(args: readonly string[], onLine: (line: string) => void): FollowedCli;
   /** The command line a terminal runs for `args` (attach, logs -f). */
   terminalCommand(args: readonly string[]): { shellPath: string; shellArgs: string[]; env: Record<string, string> };
+}
+
+export interface FollowedCli {
+  send(line: string): void;
+  /** Its exit code (or 128 + signal), once it has ended. */
+  readonly exited: Promise<number>;
+  dispose(): void;
 }

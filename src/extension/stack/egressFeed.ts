@@ -1,12 +1,12 @@
 /**
- * Follows the control plane's event stream (`/v1/events?follow=1`) while it runs, and reconnects
- * after it stops or restarts. Each line is checked against the event schema before anyone sees it.
+ * Follows the control plane's event stream through one long-lived `clawker firewall events --follow
+ * --json` while it runs, and starts it again after the stack stops or restarts. Each line is checked
+ * against the event schema before anyone sees it.
  */
 import * as vscode from 'vscode';
 import type { EgressEvent } from '../../core/events/egressEvent';
-import { ControlPlaneClient } from '../../platform/controlPlaneClient';
 import { editorCore } from '../lazy';
-import type { EgressFeed } from './contracts';
+import type { ClawkerCli, EgressFeed, FollowedCli } from './contracts';
 
 /** Events replayed on (re)connect: enough for the Blocked view to show what happened before. */
 const TAIL = 500;
@@ -18,14 +18,14 @@ export class ControlPlaneEgressFeed implements EgressFeed, vscode.Disposable {
   readonly onEvent = this.events.event;
   readonly onDidChangeConnection = this.connection.event;
   private isConnected = false;
-  private abort: AbortController | undefined;
+  private follower: FollowedCli | undefined;
   private retry: NodeJS.Timeout | undefined;
   private disposed = false;
   /** Events already delivered: a reconnect replays the tail, which must not count twice. */
   private readonly seen = new Set<string>();
 
   constructor(
-    private readonly dataDir: () => string,
+    private readonly cli: ClawkerCli,
     private readonly log: vscode.LogOutputChannel,
   ) {}
 
@@ -34,21 +34,28 @@ export class ControlPlaneEgressFeed implements EgressFeed, vscode.Disposable {
   }
 
   start(): void {
-    if (this.abort || this.disposed) return;
-    const abort = new AbortController();
-    this.abort = abort;
-    const client = new ControlPlaneClient(this.dataDir());
-    client
-      .events({ tail: TAIL, follow: true, signal: abort.signal, onOpen: () => this.setConnected(true) }, (raw) => this.deliver(raw))
-      .then(
-        () => undefined,
-        (e: unknown) => this.log.debug(`event stream: ${e instanceof Error ? e.message : String(e)}`),
-      )
-      .finally(() => {
-        this.abort = undefined;
-        this.setConnected(false);
-        if (!this.disposed && !abort.signal.aborted) this.retry = setTimeout(() => this.start(), RETRY_MS);
-      });
+    if (this.follower || this.disposed) return;
+    const follower = this.cli.follow(['firewall', 'events', '--follow', '--json', '--ready-line', '--tail', String(TAIL)], (line) => this.receive(line));
+    this.follower = follower;
+    void follower.exited.then((code) => {
+      if (this.follower !== follower) return;
+      this.follower = undefined;
+      this.setConnected(false);
+      this.log.debug(`event stream ended (${code})`);
+      if (!this.disposed) this.retry = setTimeout(() => this.start(), RETRY_MS);
+    });
+  }
+
+  private receive(line: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      return this.log.warn('event stream: a line that is not JSON was skipped');
+    }
+    // The CLI's own line: the stream is open, even while no event comes (an idle stack).
+    if ((raw as { ready?: unknown } | null)?.ready === true && Object.keys(raw as object).length === 1) return this.setConnected(true);
+    this.deliver(raw);
   }
 
   private deliver(raw: unknown): void {
@@ -74,15 +81,18 @@ export class ControlPlaneEgressFeed implements EgressFeed, vscode.Disposable {
   restart(): void {
     if (this.retry) clearTimeout(this.retry);
     this.retry = undefined;
-    this.abort?.abort();
-    this.abort = undefined;
+    const old = this.follower;
+    this.follower = undefined;
+    old?.dispose();
+    this.setConnected(false);
     this.start();
   }
 
   dispose(): void {
     this.disposed = true;
     if (this.retry) clearTimeout(this.retry);
-    this.abort?.abort();
+    this.follower?.dispose();
+    this.follower = undefined;
     this.events.dispose();
     this.connection.dispose();
   }

@@ -44,11 +44,11 @@ import { agentsCgroupParent, cgroupDriverOf } from '../../core/stack/cgroupPaths
 import type { StackNames } from '../../core/stack/stackNames';
 import { hostProxyToken } from '../../hostproxy/token';
 import { loadOrCreateCa } from '../caStore';
-import { ControlPlaneClient } from '../controlPlaneClient';
 import { ensureHostProxy, loadOrCreateHostProxySecret } from '../hostProxyLauncher';
 import { RuleStore } from '../ruleStore';
 import { AgentImageStaleCaError, ensureAgentImage } from './agentImage';
 import { demuxLogFrames, inspectContainer, isNotFound } from './containers';
+import { controlPlaneOf } from './controlPlaneAccess';
 import { checkEngine, type EngineReport, EngineUnsupportedError } from './engineCheck';
 import { ensureFirewallNetwork } from './firewallNetwork';
 import { type StackOptions, StackError, stackUp } from './stackLauncher';
@@ -164,7 +164,7 @@ async function inspectOwned(rt: AgentRuntime, ref: AgentRef): Promise<Docker.Con
 /** The control plane's agents, or undefined when it does not answer (quickly). */
 async function controlPlaneAgents(rt: AgentRuntime): Promise<ControlPlaneAgents | undefined> {
   try {
-    return await new ControlPlaneClient(rt.dataDir, 3000).status();
+    return await controlPlaneOf(rt.docker, rt.names, 3000).status();
   } catch {
     return undefined;
   }
@@ -257,7 +257,7 @@ async function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRul
   }
   if (changed) {
     // A stack that was already running renders the store on reload; a new one has just read it.
-    await new ControlPlaneClient(rt.dataDir)
+    await controlPlaneOf(rt.docker, rt.names)
       .reload()
       .then((r) => progress(`firewall rules: ${r.rules} rules, ${r.routes} routes`))
       .catch((e: unknown) => progress(`warning: the firewall did not reload the project's rules (${e instanceof Error ? e.message : String(e)}); run clawker firewall reload`));

@@ -11,7 +11,8 @@ import { engineCapabilities, stackContainerSpecs } from '../../core/stack/contai
 import type { DownResult, Status } from '../../core/stack/controlPlaneApi';
 import { LABEL_STACK } from '../../core/stack/labels';
 import type { StackNames } from '../../core/stack/stackNames';
-import { ControlPlaneClient, ControlPlaneNotRunning } from '../controlPlaneClient';
+import { type ControlPlaneClient, ControlPlaneNotRunning } from '../controlPlaneClient';
+import { controlPlaneOf } from './controlPlaneAccess';
 import { engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { demuxLogFrames, imageExists, inspectContainer, isNotFound } from './containers';
 import { checkEngine, EngineUnsupportedError } from './engineCheck';
@@ -55,7 +56,7 @@ async function lastLogLines(docker: Docker, name: string, n = 15): Promise<strin
 
 /** Starts the control plane (idempotent) and waits until it reports ready; returns its status. */
 export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> {
-  const client = new ControlPlaneClient(o.dataDir, 5000);
+  const client = controlPlaneOf(docker, o.names, 5000);
   let report;
   try {
     report = await checkEngine(docker, o.engine);
@@ -162,7 +163,7 @@ const HEALTH_WAIT_MS = 20_000;
  * (it is what can write the kernel's maps), so `down` never leaves an agent with open egress.
  */
 export async function stackDown(docker: Docker, o: StackOptions): Promise<DownResult & { removed: string[] }> {
-  const client = new ControlPlaneClient(o.dataDir);
+  const client = controlPlaneOf(docker, o.names);
   let result: DownResult;
   try {
     result = await client.down();
