@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Every test suite, in order: unit, end to end (Docker + eBPF), editor (code-server).
+# Every test suite, in order: unit, mutation (the incremental Stryker pass, fails below 90%), end to
+# end (Docker + eBPF), editor (code-server).
 # Runs all of them even when one fails, then exits non-zero naming every suite that failed, and
 # prints the totals of Node's test runner over all suites as one closing line.
 # (`npm test`; the test bed must be up: bash test/testbed/provision.sh)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-SUITES=(test:unit test:e2e test:editor)
+SUITES=(test:unit test:mutation test:e2e test:editor)
 failed=()
 passed_tests=0
 failed_tests=0
