@@ -11,15 +11,21 @@ import (
 	"time"
 )
 
-// A request written to stdin reaches the socket, the answer comes back on stdout, and the relay
-// ends when the API closes the connection.
-func TestRelayCarriesBothWays(t *testing.T) {
+// listen serves a Unix socket in a temporary directory, closed when the test ends.
+func listen(t *testing.T) (string, net.Listener) {
 	socket := filepath.Join(t.TempDir(), "api.sock")
 	ln, err := net.Listen("unix", socket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
+	return socket, ln
+}
+
+// A request written to stdin reaches the socket, the answer comes back on stdout, and the relay
+// ends when the API closes the connection.
+func TestRelayCarriesBothWays(t *testing.T) {
+	socket, ln := listen(t)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -50,12 +56,7 @@ func TestRelayCarriesBothWays(t *testing.T) {
 // The client going away (stdin ends) ends the relay even while the API keeps the connection open
 // (a followed event stream).
 func TestRelayEndsWithStdin(t *testing.T) {
-	socket := filepath.Join(t.TempDir(), "api.sock")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	socket, ln := listen(t)
 	go func() {
 		c, _ := ln.Accept()
 		time.Sleep(10 * time.Second) // never answers
