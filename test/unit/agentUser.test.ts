@@ -2,20 +2,13 @@
 // for root; carried by the image's build arguments, its tag, agentd's configuration and the files put
 // into a new container.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import type Docker from 'dockerode';
+import { describe, test } from 'node:test';
 import { readConfig } from '../../src/agentd/config';
 import { AGENT_GID, AGENT_UID, HOST_PROXY_TOKEN_FILE } from '../../src/core/agents/agentContract';
 import { agentImageBuildArgs } from '../../src/core/agents/agentImageInputs';
 import { agentUserFor, DEFAULT_AGENT_USER } from '../../src/core/agents/agentUser';
 import { sessionArchiveEntries } from '../../src/core/agents/lifecycle';
-import { agentImageStatus } from '../../src/platform/docker/agentImage';
-
-const made: string[] = [];
-after(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+import { chooseTag } from '../../src/platform/docker/agentImage';
 
 describe('which ids', () => {
   test("a local Linux engine: the host user's uid and gid", () => {
@@ -42,17 +35,13 @@ describe('where the ids go', () => {
     assert.deepEqual([agentImageBuildArgs().AGENT_UID, agentImageBuildArgs().AGENT_GID], [String(AGENT_UID), String(AGENT_GID)]);
   });
 
-  test("the image's tag: one per agent user, the plain tag for the contract's", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'clawker-agent-user-'));
-    made.push(dataDir);
-    const docker = {
-      getImage: (ref: string) => ({ inspect: async () => Promise.reject(Object.assign(new Error(`no ${ref}`), { statusCode: 404 })) }),
-    } as unknown as Docker;
-    const tagOf = async (user?: { uid: number; gid: number }) => (await agentImageStatus(docker, { dataDir, baseImage: 'clawker-testbed/debian:bookworm', ...(user ? { user } : {}) })).image;
-    assert.equal(await tagOf(), 'clawker-agent:latest');
-    assert.equal(await tagOf({ uid: AGENT_UID, gid: AGENT_GID }), 'clawker-agent:latest');
-    assert.equal(await tagOf({ uid: 1000, gid: 1000 }), 'clawker-agent:latest-uid1000-gid1000');
-    assert.equal(await tagOf({ uid: 1000, gid: 100 }), 'clawker-agent:latest-uid1000-gid100');
+  test("the image's tag: one per agent user, the plain tag for the contract's; a tag given wins", () => {
+    assert.equal(chooseTag(undefined), 'clawker-agent:latest');
+    assert.equal(chooseTag(undefined, { uid: AGENT_UID, gid: AGENT_GID }), 'clawker-agent:latest');
+    assert.equal(chooseTag(undefined, { uid: 1000, gid: 1000 }), 'clawker-agent:latest-uid1000-gid1000');
+    assert.equal(chooseTag(undefined, { uid: 1000, gid: 100 }), 'clawker-agent:latest-uid1000-gid100');
+    assert.equal(chooseTag('test-agent:e2e', { uid: 1000, gid: 1000 }), 'test-agent:e2e');
+    assert.throws(() => chooseTag('bad tag'), /not an image tag/);
   });
 
   test("the host proxy token put into the container belongs to the agent user (mode 0400)", () => {

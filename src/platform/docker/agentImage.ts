@@ -188,7 +188,8 @@ interface CollectedInputs {
   readonly caFingerprint: string;
 }
 
-function chooseTag(tag: string | undefined, user: AgentUser = DEFAULT_AGENT_USER): string {
+/** The tag to build and run: the one given, else AGENT_IMAGE_TAG, suffixed for an agent user other than the contract's. */
+export function chooseTag(tag: string | undefined, user: AgentUser = DEFAULT_AGENT_USER): string {
   // One image per agent user, so two users of one engine do not rebuild each other's.
   const chosen = tag ?? (isDefaultAgentUser(user) ? AGENT_IMAGE_TAG : `${AGENT_IMAGE_TAG}-uid${user.uid}-gid${user.gid}`);
   if (!isImageReference(chosen) || chosen.includes('@')) throw new Error(`not an image tag: ${JSON.stringify(chosen)}`);
