@@ -75,8 +75,11 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(projectFiles, projectFiles.onDidCreate(updateHasProjectFile), projectFiles.onDidDelete(updateHasProjectFile));
   updateHasProjectFile();
   // Reads only (status, events, the agent list): nothing is started, even in an untrusted workspace.
-  status.start();
-  feed.start();
+  // Spawning their CLI processes costs milliseconds each: after activation returns, not inside it.
+  setImmediate(() => {
+    status.start();
+    feed.start();
+  });
   void agents.refresh();
 }
 

@@ -14,14 +14,17 @@ export function registerTerminalLauncher(context: vscode.ExtensionContext, log: 
   const binDir = join(context.globalStorageUri.fsPath, 'bin');
   const launcher = join(binDir, 'clawker');
   const script = launcherScript(process.execPath, join(context.extensionPath, 'dist', 'cli.js'));
-  try {
-    mkdirSync(binDir, { recursive: true, mode: 0o700 });
-    // The extension's path changes with each update: rewrite only when the text differs.
-    if (!existsSync(launcher) || readFileSync(launcher, 'utf8') !== script) writeFileAtomic(launcher, script, { mode: 0o755 });
-  } catch (e) {
-    log.warn(`the clawker command for terminals could not be written to ${launcher}: ${(e as Error).message}`);
-    return;
-  }
+  // The file is written after activation returns (a synced write costs milliseconds); terminals
+  // opened before it exists find no clawker on PATH for that moment, nothing worse.
+  setImmediate(() => {
+    try {
+      mkdirSync(binDir, { recursive: true, mode: 0o700 });
+      // The extension's path changes with each update: rewrite only when the text differs.
+      if (!existsSync(launcher) || readFileSync(launcher, 'utf8') !== script) writeFileAtomic(launcher, script, { mode: 0o755 });
+    } catch (e) {
+      log.warn(`the clawker command for terminals could not be written to ${launcher}: ${(e as Error).message}`);
+    }
+  });
   const env = context.environmentVariableCollection;
   env.description = 'Puts the `clawker` command on PATH (runs the CLI bundled with the extension).';
   env.prepend('PATH', `${binDir}${delimiter}`);

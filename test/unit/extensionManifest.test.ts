@@ -50,6 +50,7 @@ before(async () => {
   subscriptions = context.subscriptions;
   terminalEnv = context.environmentVariableCollection;
   registered = (await vscode.commands.getCommands()).filter((c) => c.startsWith('clawker.'));
+  await new Promise((resolve) => setImmediate(resolve)); // what activation defers (the terminal launcher's file)
 });
 
 after(() => {
