@@ -1,13 +1,15 @@
 /**
  * The control plane's HTTP API on a Unix socket (routes: src/core/stack/controlPlaneApi.ts). The
- * socket is the only way in: mode 0600 in a 0700 directory of the data dir, so only its owner (root)
- * may call it. Bodies are small JSON; the event stream is JSON lines.
+ * socket is the only way in: mode 0600 in a 0700 tmpfs of the container's own, reached from the
+ * host only through `docker exec` (so Docker's access control is the gate). Bodies are small JSON
+ * (a reload's may carry the rule store); the event stream is JSON lines.
  */
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import type { ApiError } from '../core/stack/controlPlaneApi';
+import { type ApiError, MAX_RELOAD_BODY } from '../core/stack/controlPlaneApi';
 import { type ControlPlane, ControlPlaneError } from './controlPlane';
+import { parseStackInputs, StackInputsError } from './stackInputs';
 
 /** The event stream as the API serves it. */
 export interface EventSource {
@@ -19,13 +21,13 @@ export interface EventSource {
 
 const MAX_BODY = 64 * 1024;
 
-function readBody(req: IncomingMessage): Promise<unknown> {
+function readBody(req: IncomingMessage, limit = MAX_BODY): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let size = 0;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
+      if (size > limit) {
         reject(new ControlPlaneError('request body too large', 413));
         req.destroy();
       } else chunks.push(c);
@@ -65,6 +67,8 @@ export interface ApiHooks {
 export function startApi(socketPath: string, controlPlane: ControlPlane, events: EventSource, hooks: ApiHooks): Promise<Server> {
   const server = createServer((req, res) => {
     void handle(req, res).catch((e: unknown) => {
+      // Inputs the host sent that cannot be used are the caller's error, like any bad request.
+      if (e instanceof StackInputsError) e = new ControlPlaneError(`reload refused: ${e.message}; the running firewall keeps its rules`, 400, 'controlplane', 'clawker firewall list checks the rule store');
       const error: ApiError =
         e instanceof ControlPlaneError
           ? { error: e.message, ...(e.component ? { component: e.component } : {}), ...(e.next ? { next: e.next } : {}), ...(e.candidates ? { candidates: e.candidates } : {}) }
@@ -79,7 +83,12 @@ export function startApi(socketPath: string, controlPlane: ControlPlane, events:
     const method = req.method ?? 'GET';
     const path = url.pathname;
     if (method === 'GET' && path === '/v1/status') return send(res, 200, controlPlane.status());
-    if (method === 'POST' && path === '/v1/reload') return send(res, 200, await controlPlane.reload());
+    if (method === 'POST' && path === '/v1/reload') {
+      // With a body: the host's rule store and CA, adopted before rendering (see StackInputs).
+      const body = await readBody(req, MAX_RELOAD_BODY);
+      const empty = typeof body === 'object' && body !== null && Object.keys(body).length === 0;
+      return send(res, 200, await controlPlane.reload(empty ? undefined : parseStackInputs(body)));
+    }
     if (method === 'POST' && path === '/v1/down') {
       const result = await controlPlane.down();
       send(res, 200, result);

@@ -3,13 +3,14 @@
  * `firewall up`, or a test). Checked once at start: a wrong value stops the daemon with the variable's
  * name, before anything is touched.
  */
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { HOST_PROXY_PORT } from '../core/agents/agentContract';
 import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings, dnsGuardSchema } from '../core/config/settingsSchema';
 import { CONTROL_PLANE_API_SOCKET } from '../core/stack/controlPlaneApi';
 import { DEFAULT_STACK_PREFIX, stackNames, type StackNames } from '../core/stack/stackNames';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../core/stack/containerSpecs';
+import { CONTROL_PLANE_DATA_DIR, stackLayout } from '../core/stack/stackLayout';
 
 const DEFAULT_IMAGES = DEFAULT_STACK_IMAGES;
 
@@ -20,7 +21,8 @@ const ipv4List = z
   .pipe(z.array(z.ipv4()).min(1));
 
 const envSchema = z.object({
-  CLAWKER_DATA_DIR: absolute,
+  /** Its own data directory: in its container a volume (the host's data dir is never mounted). */
+  CLAWKER_DATA_DIR: absolute.default(CONTROL_PLANE_DATA_DIR),
   CLAWKER_STACK: z.string().default(DEFAULT_STACK_PREFIX),
   CLAWKER_PIN_DIR: absolute.default(PIN_DIR),
   CLAWKER_BPFMAN: absolute.default('/opt/clawker/bpfman'),
@@ -70,7 +72,7 @@ export interface ControlPlaneConfig {
   /** The host proxy's TCP port on the gateway, which the datapath lets agents reach (0: none). */
   readonly hostProxyPort: number;
   readonly socketPath: string;
-  /** Rendered configuration: envoy/, coredns/, bpf/ (host path = container path: the data dir is mounted at the same path). */
+  /** Rendered configuration: envoy/, coredns/, bpf/ (envoy/ and coredns/ are the volumes Envoy and CoreDNS mount). */
   readonly stackDir: string;
   readonly caDir: string;
   readonly stateFile: string;
@@ -100,9 +102,6 @@ export function readConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     probeIntervalMs: e.CLAWKER_PROBE_INTERVAL_MS,
     hostProxyPort: e.CLAWKER_HOST_PROXY_PORT,
     socketPath: e.CLAWKER_API_SOCKET,
-    stackDir: join(dataDir, 'firewall', 'stack'),
-    caDir: join(dataDir, 'firewall', 'ca'),
-    stateFile: join(dataDir, 'controlplane', 'state.json'),
-    eventsFile: join(dataDir, 'events', 'egress.jsonl'),
+    ...(({ stackDir, caDir, stateFile, eventsFile }) => ({ stackDir, caDir, stateFile, eventsFile }))(stackLayout(dataDir)),
   };
 }

@@ -10,7 +10,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import type { AgentStatus, ComponentHealth, ComponentName, DownResult, ReloadResult, Status } from '../core/stack/controlPlaneApi';
+import type { AgentStatus, ComponentHealth, ComponentName, DownResult, ReloadResult, StackInputs, Status } from '../core/stack/controlPlaneApi';
 import { stackAddresses, type StackAddresses } from '../core/stack/addresses';
 import { agentsCgroupDir, agentsCgroupParent, type CgroupDriver, cgroupDriverOf, containerCgroupDir } from '../core/stack/cgroupPaths';
 import { engineCapabilities, stackContainerSpecs } from '../core/stack/containerSpecs';
@@ -28,7 +28,8 @@ import { ensureService, primeAgentsCgroup, removeService, type ServiceSpec, sign
 import { LABEL_SUPERVISOR, SUPERVISOR_AGENTD } from '../core/agents/agentContract';
 import { type DropCounters, dropCountersOf, dropNews, NO_DROPS, totalRateLimited } from './eventDrops';
 import { issueControlPlaneSessionCertificate } from '../core/pki/sessionCertificate';
-import { loadOrCreateCa } from '../platform/caStore';
+import { loadCa } from '../platform/caStore';
+import { adoptStackInputs } from './stackInputs';
 import { type SessionCredentials, startAgentCommand } from './agentSession';
 
 /** Where the control plane reports what happens (progress lines, and audit events for the event stream). */
@@ -211,9 +212,11 @@ export class ControlPlane {
     return { corednsReloaded };
   }
 
-  reload(): Promise<ReloadResult> {
+  /** With inputs: the host's rule store and CA replace this copy first (refused whole if damaged). */
+  reload(inputs?: StackInputs): Promise<ReloadResult> {
     return this.serial(async () => {
       const started = performance.now();
+      if (inputs) adoptStackInputs(this.config.dataDir, inputs);
       if (!this.servicesWanted) await this.resume();
       const { corednsReloaded } = await this.applyRules();
       return { rules: this.rules, routes: this.routes, corednsReloaded, millis: Math.round((performance.now() - started) * 10) / 10 };
@@ -227,7 +230,7 @@ export class ControlPlane {
       this.config.names.network,
       this.addresses,
       this.config.images,
-      { envoyConfigDir: join(this.config.stackDir, 'envoy'), corednsConfigDir: join(this.config.stackDir, 'coredns') },
+      { volumes: this.config.names.volumes },
       { knowsCapBpf: this.knowsCapBpf },
     );
     const base = specs.find((s) => s.name === `clawker-${component}`)!;
@@ -442,7 +445,7 @@ export class ControlPlane {
   }
 
   private async sessionCredentials(): Promise<SessionCredentials> {
-    const { ca } = await loadOrCreateCa(this.config.caDir);
+    const { ca } = await loadCa(this.config.caDir);
     const caFingerprint = ca.certificate.fingerprint256;
     if (this.session?.caFingerprint !== caFingerprint) {
       const issued = issueControlPlaneSessionCertificate(ca);

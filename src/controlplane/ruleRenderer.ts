@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { effectivePolicy } from '../core/firewall/runtimeRules';
 import type { Policy } from '../core/policy/policy';
 import { renderAll } from '../core/render/renderAll';
-import { loadOrCreateCa } from '../platform/caStore';
+import { loadCa } from '../platform/caStore';
 import { writeFileAtomic } from '../platform/files';
 import { RuleStore } from '../platform/ruleStore';
 
@@ -37,7 +37,7 @@ function previousAllocation(stackDir: string): Record<string, number> | undefine
 export async function renderStack(dataDir: string, stackDir: string, caDir: string, upstreams: readonly string[], dns?: DnsGuardSettings): Promise<RenderOutcome> {
   const store = new RuleStore(dataDir).load();
   const policy = effectivePolicy([], store.rules);
-  const pki = await loadOrCreateCa(caDir);
+  const pki = await loadCa(caDir); // the host's, copied in: never one made here
   const previous = previousAllocation(stackDir);
   const rendered = renderAll(policy, { upstreams, ...(dns ? { dns } : {}), pki, ...(previous ? { previousAllocation: previous } : {}) });
   const changed: string[] = [];

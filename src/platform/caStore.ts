@@ -72,16 +72,29 @@ export interface CaStoreOptions {
 }
 
 /** Loads the CA kept in `directory`, creating it (and the directory, 0700) the first time. Never replaces an existing CA. */
-export async function loadOrCreateCa(directory: string, options: CaStoreOptions = {}): Promise<LoadedPki> {
+export function loadOrCreateCa(directory: string, options: CaStoreOptions = {}): Promise<LoadedPki> {
+  return loadPki(directory, options, true);
+}
+
+/**
+ * Loads the CA kept in `directory` and never creates one: the control plane's copy, which only the
+ * host's CA may fill (a CA made here would not be the one agents trust).
+ */
+export function loadCa(directory: string, options: CaStoreOptions = {}): Promise<LoadedPki> {
+  return loadPki(directory, options, false);
+}
+
+async function loadPki(directory: string, options: CaStoreOptions, create: boolean): Promise<LoadedPki> {
   const files = caFiles(directory);
   const now = options.now ?? new Date();
-  await mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
+  if (create) await mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
   let previous: StoredFiles | undefined;
   // Another process may be creating or rotating the CA right now: a half-written set is read again
   // until it stops changing, and only a set that stays wrong is reported.
   for (let attempt = 0; attempt < SETTLE_ATTEMPTS; attempt++) {
     const stored = await readStoredFiles(files);
     if (stored.certificate === undefined && stored.key === undefined) {
+      if (!create) throw new Error(`${files.directory}: no CA here; the host's CA is copied in when the stack starts (clawker firewall up)`);
       // A leaf key without a CA certifies nothing; creating the CA replaces it.
       const created = await createExclusively(files, now);
       if (created) return { ...created, created: true };

@@ -8,7 +8,7 @@
 import { Agent, request, type RequestOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createInterface } from 'node:readline';
-import type { AgentResult, ApiError, DownResult, ReloadResult, Status } from '../core/stack/controlPlaneApi';
+import type { AgentResult, ApiError, DownResult, ReloadResult, StackInputs, Status } from '../core/stack/controlPlaneApi';
 import { type ControlPlaneTransport, ControlPlaneUnreachable } from './controlPlaneTransport';
 
 export class ControlPlaneNotRunning extends Error {
@@ -89,8 +89,9 @@ export class ControlPlaneClient {
   status(): Promise<Status> {
     return this.call('GET', '/v1/status');
   }
-  reload(): Promise<ReloadResult> {
-    return this.call('POST', '/v1/reload');
+  /** With inputs (see reloadFromHost): the host's rule store and CA replace the control plane's copy first. */
+  reload(inputs?: StackInputs): Promise<ReloadResult> {
+    return this.call('POST', '/v1/reload', inputs);
   }
   setEnabled(agent: string, enabled: boolean): Promise<AgentResult> {
     return this.call('POST', `/v1/agents/${encodeURIComponent(agent)}/${enabled ? 'enable' : 'disable'}`);

@@ -69,6 +69,16 @@ export class RuleStore {
   }
 
   /**
+   * The store file's text as it is, once checked like `load` (a damaged store throws, naming this
+   * file): what the control plane is sent. With no file, an empty store's text.
+   */
+  snapshot(): { readonly text: string; readonly loaded: LoadedStore } {
+    const text = this.readText(this.file);
+    if (text === undefined) return { text: serialize(EMPTY_STATE), loaded: { state: EMPTY_STATE, rules: [], problems: [], exists: false } };
+    return { text, loaded: { ...this.parse(text, this.file), exists: true } };
+  }
+
+  /**
    * Applies `operation` to the current state under the lock and writes the result if it changed.
    * An operation that fails (or changes nothing) writes nothing.
    */

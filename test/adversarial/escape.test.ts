@@ -48,9 +48,9 @@ const ip = (host: number) => inet.address(host);
 async function kernelEvent(dstIp: string, port: number, verdict: string, since = 0): Promise<LoggedEvent> {
   const match = (e: LoggedEvent) => e.source === 'kernel' && e.agent === 'dev' && e.verdict === verdict && e.dst?.ip === dstIp && e.dst.port === port;
   try {
-    return await waitUntil(`a kernel ${verdict} event for ${dstIp}:${port}`, async () => stack.events().slice(since).find(match), 10_000);
+    return await waitUntil(`a kernel ${verdict} event for ${dstIp}:${port}`, async () => (await stack.events()).slice(since).find(match), 10_000);
   } catch (e) {
-    const recent = stack.events().filter((x) => x.source === 'kernel').slice(-8);
+    const recent = (await stack.events()).filter((x) => x.source === 'kernel').slice(-8);
     throw new Error(`${(e as Error).message}; the last kernel events:\n${recent.map((x) => JSON.stringify(x)).join('\n')}`);
   }
 }
@@ -108,7 +108,7 @@ describe('red team: an agent tries to get out (real control plane, eBPF, CoreDNS
     const n = (await stack.proxyConnections()).length;
     await agent('tcp', ip(HOST.ttl), String(TTL_RULE_PORT));
     const [fresh] = await stack.proxyConnectionsAfter(n);
-    const dedicated = Object.entries(stack.listenerPorts()).find(([k]) => k.includes('ttl.test'))?.[1];
+    const dedicated = Object.entries(await stack.listenerPorts()).find(([k]) => k.includes('ttl.test'))?.[1];
     assert.equal(fresh!.port, dedicated, `a fresh entry routes to ttl.test's listener: ${JSON.stringify(fresh)}`);
   });
 
@@ -193,7 +193,7 @@ describe('red team: an agent tries to get out (real control plane, eBPF, CoreDNS
     assert.deepEqual(inetSockets, { raw4: 'EPERM', icmp4: 'EPERM', raw6: 'EPERM', tcp4: 'ok' });
     const other = await attack('packet');
     assert.deepEqual(other, { packet_raw: 'EPERM', packet_dgram: 'EPERM', icmp6: 'EPERM', raw_ip: 'EPERM', raw_udp: 'EPERM' });
-    const ev = await waitUntil('a kernel socket-type denial', async () => stack.events().find((e) => e.source === 'kernel' && e.agent === 'dev' && e.reason === 'socket-type'));
+    const ev = await waitUntil('a kernel socket-type denial', async () => (await stack.events()).find((e) => e.source === 'kernel' && e.agent === 'dev' && e.reason === 'socket-type'));
     assert.equal(ev.hook, 'sock_create');
   });
 
@@ -219,8 +219,9 @@ describe('red team: an agent tries to get out (real control plane, eBPF, CoreDNS
   });
 
   test("a TCP rule's port towards another host lands on the catch-all; towards the rule's host it goes to the pinned upstream only", async () => {
-    const dedicated = Object.entries(stack.listenerPorts()).find(([k]) => k.includes('allowed.test') && k.includes(String(TCP_RULE_PORT)))?.[1];
-    assert.ok(dedicated, `a listener for allowed.test:${TCP_RULE_PORT}: ${JSON.stringify(stack.listenerPorts())}`);
+    const ports = await stack.listenerPorts();
+    const dedicated = Object.entries(ports).find(([k]) => k.includes('allowed.test') && k.includes(String(TCP_RULE_PORT)))?.[1];
+    assert.ok(dedicated, `a listener for allowed.test:${TCP_RULE_PORT}: ${JSON.stringify(ports)}`);
     assert.equal((await agent('resolve', 'allowed.test')).ok, true);
     const n = (await stack.proxyConnections()).length;
     const other = await agent('tcp', ip(HOST.elsewhere), String(TCP_RULE_PORT));
@@ -304,17 +305,17 @@ describe('red team: an agent tries to get out (real control plane, eBPF, CoreDNS
     const r = await attack('burst', ip(HOST.elsewhere), String(port), String(N));
     assert.deepEqual(r.counts, { 'error:EPERM': N }, JSON.stringify(r));
     const seconds = r.seconds as number;
-    const flooded = () => stack.events().filter((e) => e.source === 'kernel' && e.agent === 'dev' && e.dst?.port === port);
+    const flooded = async () => (await stack.events()).filter((e) => e.source === 'kernel' && e.agent === 'dev' && e.dst?.port === port);
     // Settled: the follower has written what the ring held.
     let last = -1;
     await waitUntil('the event log settled', async () => {
-      const now = flooded().length;
+      const now = (await flooded()).length;
       const settled = now === last && now > 0;
       last = now;
       return settled ? true : undefined;
     }, 15_000, 500);
     const after = await stack.datapathStats();
-    const emitted = flooded().length;
+    const emitted = (await flooded()).length;
     const dropped = (after.ratelimitDrops[cgroup] ?? 0) - (before.ratelimitDrops[cgroup] ?? 0);
     process.stdout.write(`# flood: ${N} sends in ${seconds.toFixed(2)} s → ${emitted} events, ${dropped} counted drops\n`);
     assert.ok(emitted <= EVENTS.burst + Math.ceil(EVENTS.rate * seconds) + 1, `bounded: ${emitted} events for ${seconds.toFixed(2)} s`);
@@ -324,23 +325,22 @@ describe('red team: an agent tries to get out (real control plane, eBPF, CoreDNS
     assert.ok(after.verdicts.denied! - before.verdicts.denied! >= N, 'the metrics counted every denial');
     // The flood leaves a trace in the stream it tried to bury: the control plane notes the drops it
     // finds at each probe (one line per increase), adding up to what the datapath counted.
-    const noted = (): number =>
-      stack
-        .events()
+    const noted = async (): Promise<number> =>
+      (await stack.events())
         .filter((e) => e.source === 'controlplane' && e.agent === 'dev' && Date.parse(String(e.time)) >= floodStarted - 1000)
         .map((e) => Number(/: (\d+) kernel events not reported \(per-agent rate limit/.exec(String(e.message ?? ''))?.[1] ?? 0))
         .reduce((a, b) => a + b, 0);
-    await waitUntil(`the control plane's notes of the ${dropped} held-back events (noted so far: ${noted()})`, async () => (noted() >= dropped ? true : undefined), 15_000, 250);
+    await waitUntil(`the control plane's notes of the ${dropped} held-back events (noted so far: ${await noted()})`, async () => ((await noted()) >= dropped ? true : undefined), 15_000, 250);
     assert.ok(((await stack.fwStatus()).eventDrops?.rateLimited ?? 0) >= dropped, 'firewall status counts them too');
   });
 
   test('a dns_cache entry past its TTL no longer routes: connecting by the remembered IP lands on the catch-all', async () => {
-    const dedicated = Object.entries(stack.listenerPorts()).find(([k]) => k.includes('ttl.test'))?.[1];
+    const dedicated = Object.entries(await stack.listenerPorts()).find(([k]) => k.includes('ttl.test'))?.[1];
     assert.ok(dedicated, `a listener for ttl.test:${TTL_RULE_PORT}`);
     const wait = ttlResolvedAt + TTL_EXPIRY_MS + 1000 - Date.now();
     if (wait > 0) await sleep(wait);
     const n = (await stack.proxyConnections()).length;
-    const events = stack.events().length;
+    const events = (await stack.events()).length;
     const r = await attack('http', ip(HOST.ttl), String(TTL_RULE_PORT), 'ttl.test');
     const [seen] = await stack.proxyConnectionsAfter(n);
     assert.equal(seen!.port, 10000, `expired: no route, the catch-all (${JSON.stringify(seen)}, agent ${JSON.stringify(r)})`);

@@ -14,7 +14,7 @@
  * ADVERSARIAL_CONTROLPLANE_IMAGE (optional) runs an image that is already built, as it is, instead.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -26,7 +26,7 @@ import { ensurePythonImage, PY_IMAGE } from '../e2e/datapath-testbed';
 import { AGENT_PY } from '../e2e/firewall-agent-script';
 import { ensureEnvoyStandinImage, envoyRecords, type EnvoyRecord, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from '../e2e/testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, readControlPlaneFile, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv, removeStackVolumes } from '../e2e/testbed';
 import { ATTACK_PY } from './attack-script';
 
 export type Json = Record<string, unknown>;
@@ -172,10 +172,9 @@ export class AdversarialStack {
   }
 
   /** Every event the control plane wrote, oldest first. */
-  events(): LoggedEvent[] {
-    const file = join(this.dataDir, 'events', 'egress.jsonl');
-    if (!existsSync(file)) return [];
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LoggedEvent);
+  async events(): Promise<LoggedEvent[]> {
+    const text = (await readControlPlaneFile(this.names.controlplane, 'events/egress.jsonl')) ?? '';
+    return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LoggedEvent);
   }
 
   async datapathStats(): Promise<DatapathStats> {
@@ -183,8 +182,8 @@ export class AdversarialStack {
     return JSON.parse(out) as DatapathStats;
   }
 
-  listenerPorts(): Record<string, number> {
-    return JSON.parse(readFileSync(join(this.dataDir, 'firewall', 'stack', 'envoy', 'listeners.json'), 'utf8')) as Record<string, number>;
+  async listenerPorts(): Promise<Record<string, number>> {
+    return JSON.parse((await readControlPlaneFile(this.names.controlplane, 'firewall/stack/envoy/listeners.json')) ?? '{}') as Record<string, number>;
   }
 
   async teardown(): Promise<void> {
@@ -192,6 +191,7 @@ export class AdversarialStack {
     for (const a of this.agents) await run('docker', ['rm', '-f', a]);
     for (const n of [this.names.controlplane, this.names.envoy, this.names.coredns]) await run('docker', ['rm', '-f', n]);
     await run('docker', ['network', 'rm', this.names.network]);
+    await removeStackVolumes(this.names);
     await this.inet.stop();
     rmSync(this.pinDir, { recursive: true, force: true });
     await removeCgroupDirs(this.names.agentsCgroup);

@@ -23,7 +23,7 @@ import { loadOrCreateCa } from '../../src/platform/caStore';
 import { stopHostProxy } from '../../src/platform/hostProxyLauncher';
 import { TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BASE_IMAGE, BPFFS_DIR, clawker, type ClawkerResult, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from './testbed';
+import { BASE_IMAGE, BPFFS_DIR, clawker, type ClawkerResult, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv, removeStackVolumes, readControlPlaneFile } from './testbed';
 
 const names = stackNames(`clawker-e2e-ag-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
@@ -144,6 +144,7 @@ after(async () => {
   await cli('firewall', 'down');
   for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
   await run('docker', ['network', 'rm', names.network]);
+  await removeStackVolumes(names);
   await inet.stop();
   await stopHostProxy(dataDir).catch(() => false);
   rmSync(pinDir, { recursive: true, force: true });
@@ -246,7 +247,7 @@ describe('an agent container', { timeout: 1_800_000 }, () => {
       await runOk('docker', ['logs', container('git')]),
       await runOk('docker', ['logs', names.controlplane]),
       readFileSync(join(dataDir, 'hostproxy', 'hostproxy.log'), 'utf8'),
-      existsSync(join(dataDir, 'events', 'egress.jsonl')) ? readFileSync(join(dataDir, 'events', 'egress.jsonl'), 'utf8') : '',
+      (await readControlPlaneFile(names.controlplane, 'events/egress.jsonl')) ?? '',
       readFileSync(join(workspace, 'clone.log'), 'utf8'),
       readFileSync(join(workspace, 'clone', '.git', 'config'), 'utf8'),
     ];

@@ -23,7 +23,7 @@ import { stackNames } from '../../src/core/stack/stackNames';
 import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { ensureEnvoyStandinImage, TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from './testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv, removeStackVolumes } from './testbed';
 
 const names = stackNames(`clawker-e2e-dnsx-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
@@ -193,6 +193,7 @@ describe('DNS exfiltration defences, end to end (firewall up with default settin
     if (agentName) await run('docker', ['rm', '-f', agentName]);
     for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
     await run('docker', ['network', 'rm', names.network]);
+    await removeStackVolumes(names);
     await inet.stop();
     rmSync(pinDir, { recursive: true, force: true });
     await removeCgroupDirs(names.agentsCgroup);

@@ -9,7 +9,7 @@
  * Each test says what it proves; failures print what the agent, the proxy and the origins saw.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,7 +25,7 @@ import { ensurePythonImage, PY_IMAGE } from './datapath-testbed';
 import { AGENT_PY } from './firewall-agent-script';
 import { ensureEnvoyStandinImage, envoyRecords, type EnvoyRecord, TestInternet } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from './testbed';
+import { BPFFS_DIR, clawker, type ClawkerResult, E2E_PID_LABEL, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv, removeStackVolumes, readControlPlaneFile } from './testbed';
 
 const names = stackNames(`clawker-e2e-${process.pid}`);
 const pinDir = join(BPFFS_DIR, names.prefix);
@@ -99,7 +99,7 @@ async function startAgent(agent = 'dev', project = 'e2e'): Promise<string> {
   return name;
 }
 
-const listenerPorts = (): Record<string, number> => JSON.parse(readFileSync(join(dataDir, 'firewall', 'stack', 'envoy', 'listeners.json'), 'utf8')) as Record<string, number>;
+const listenerPorts = async (): Promise<Record<string, number>> => JSON.parse((await readControlPlaneFile(names.controlplane, 'firewall/stack/envoy/listeners.json')) ?? '{}') as Record<string, number>;
 
 describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy stand-in, a real agent container)', { timeout: 900_000 }, () => {
   before(async () => {
@@ -130,6 +130,7 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
     if (agentName) await run('docker', ['rm', '-f', agentName]);
     for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
     await run('docker', ['network', 'rm', names.network]);
+    await removeStackVolumes(names);
     await inet.stop();
     rmSync(pinDir, { recursive: true, force: true });
     await removeCgroupDirs(names.agentsCgroup);
@@ -158,8 +159,9 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
     assert.equal(seen[0]!.port, 10000, `TLS went to the front listener: ${JSON.stringify(seen[0])} (agent: ${JSON.stringify(tls)})`);
     assert.equal(seen[0]!.sni, 'allowed.test');
     assert.equal(seen[0]!.verdict, 'accepted');
-    const dedicated = Object.entries(listenerPorts()).find(([k]) => k.includes('allowed.test') && k.includes('7000'))?.[1];
-    assert.ok(dedicated, `a dedicated listener for allowed.test:7000 in ${JSON.stringify(listenerPorts())}`);
+    const ports = await listenerPorts();
+    const dedicated = Object.entries(ports).find(([k]) => k.includes('allowed.test') && k.includes('7000'))?.[1];
+    assert.ok(dedicated, `a dedicated listener for allowed.test:7000 in ${JSON.stringify(ports)}`);
     assert.equal(seen[1]!.port, dedicated, `TCP 7000 went to its listener: ${JSON.stringify(seen[1])} (agent: ${JSON.stringify(tcp)})`);
     assert.deepEqual(await inet.connections('allowed'), [], 'the origin itself was never reached');
 
@@ -351,7 +353,8 @@ describe('the firewall, end to end (control plane, eBPF, CoreDNS+dnsbpf, proxy s
     const events = (await cliOk('firewall', 'events', '--json', '--tail', '5000')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.ok(events.some((e) => e.source === 'kernel' && e.verdict === 'denied' && e.agent === 'dev'), 'a kernel denial attributed to the agent');
     assert.ok(events.some((e) => e.source === 'dns' && e.verdict === 'denied' && JSON.stringify(e).includes('blocked.test')), 'a DNS refusal naming blocked.test');
-    assert.ok(existsSync(join(dataDir, 'events', 'egress.jsonl')), 'appended as JSON lines');
+    const logged = (await readControlPlaneFile(names.controlplane, 'events/egress.jsonl')) ?? '';
+    assert.ok(logged.split('\n').some((l) => l.includes('blocked.test')), "appended as JSON lines to the control plane's event log");
   });
 
   test('kill CoreDNS, the proxy or the control plane, or run firewall down: egress stays closed; bring them back: service and rules return', async () => {

@@ -31,7 +31,7 @@ import {
   TestInternet, waitForEnvoyRecord, writeEnvoyDir,
 } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, clawker, E2E_PID_LABEL, removeCgroupDirs, removeContainer, requireTestbed, ROOT, run, runOk, sweepStale, testStackEnv, uniqueName } from './testbed';
+import { BPFFS_DIR, clawker, E2E_PID_LABEL, removeCgroupDirs, removeContainer, requireTestbed, ROOT, run, runOk, sweepStale, testStackEnv, uniqueName, removeStackVolumes } from './testbed';
 
 /** What a test container does: one command per run, one JSON result on stdout. */
 const PROBE_PY = String.raw`
@@ -754,6 +754,7 @@ security:
       await cli('firewall', 'down');
       for (const n of [agent, names.controlplane, names.envoy, names.coredns]) if (n) await run('docker', ['rm', '-f', n]);
       await run('docker', ['network', 'rm', names.network]);
+      await removeStackVolumes(names);
       rmSync(pinDir, { recursive: true, force: true });
       await removeCgroupDirs(names.agentsCgroup);
       rmSync(dataDir, { recursive: true, force: true });

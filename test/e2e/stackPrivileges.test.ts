@@ -3,18 +3,16 @@
  * capabilities the spec lists (read from /proc/1/status), and the mounts are what they say.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Docker from 'dockerode';
 import { type EngineCapabilities, engineCapabilities, stackContainerSpecs } from '../../src/core/stack/containerSpecs';
+import { stackNames } from '../../src/core/stack/stackNames';
 import { ensureFirewallNetwork } from '../../src/platform/docker/firewallNetwork';
 import { BASE_IMAGE, requireTestbed } from './testbed';
 
 const docker = new Docker();
 const NETWORK = `clawker-e2e-stack-${process.pid}`;
-const configDir = mkdtempSync(join(tmpdir(), 'clawker-e2e-stack-'));
+const volumes = stackNames(`e2e-privileges-${process.pid}`).volumes;
 const started: string[] = [];
 
 // Linux capability numbers (include/uapi/linux/capability.h).
@@ -29,12 +27,12 @@ before(async () => {
 after(async () => {
   for (const id of started) await docker.getContainer(id).remove({ force: true }).catch(() => undefined);
   await docker.getNetwork(NETWORK).remove().catch(() => undefined);
-  rmSync(configDir, { recursive: true, force: true });
+  for (const v of Object.values(volumes) as string[]) await docker.getVolume(v).remove().catch(() => undefined);
 });
 
 async function runSpec(name: string): Promise<{ capEff: bigint; mounts: Docker.ContainerInspectInfo['Mounts'] }> {
   const net = await ensureFirewallNetwork(docker, NETWORK);
-  const spec = stackContainerSpecs(NETWORK, net, { envoy: BASE_IMAGE, coredns: BASE_IMAGE, controlplane: BASE_IMAGE }, { envoyConfigDir: configDir, corednsConfigDir: configDir }, engine).find((s) => s.name === name)!;
+  const spec = stackContainerSpecs(NETWORK, net, { envoy: BASE_IMAGE, coredns: BASE_IMAGE, controlplane: BASE_IMAGE }, { volumes }, engine).find((s) => s.name === name)!;
   const { name: _name, ...options } = spec;
   const container = await docker.createContainer({ ...options, name: `${name}-e2e-${process.pid}`, Cmd: ['sleep', '60'], Entrypoint: [] });
   started.push(container.id);
@@ -67,4 +65,7 @@ test('the control plane runs with exactly CAP_BPF (where the engine knows it) an
   assert.ok(mounts.some((m) => m.Destination === '/sys/fs/cgroup' && !m.RW));
   assert.ok(mounts.some((m) => m.Destination === '/sys/fs/bpf' && m.RW));
   assert.ok(mounts.some((m) => m.Destination === '/var/run/docker.sock'));
+  // Its state and the rendered configurations are Docker volumes, never a host directory.
+  assert.deepEqual(mounts.filter((m) => m.Type === 'bind').map((m) => m.Source).sort(), ['/sys/fs/bpf', '/sys/fs/cgroup', '/var/run/docker.sock']);
+  assert.deepEqual(mounts.filter((m) => m.Type === 'volume').map((m) => m.Name).sort(), Object.values(volumes).sort());
 });

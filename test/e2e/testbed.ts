@@ -243,6 +243,41 @@ export async function removeObjectsOfDeadRuns(kind: 'container' | 'network', lab
   }
 }
 
+/** Remove a test stack's volumes (after its containers): they outlive `firewall down` by design. */
+export async function removeStackVolumes(names: { readonly volumes: { readonly state: string; readonly envoyConfig: string; readonly corednsConfig: string } }): Promise<void> {
+  await run('docker', ['volume', 'rm', '--force', names.volumes.state, names.volumes.envoyConfig, names.volumes.corednsConfig]);
+}
+
+/**
+ * A file of the control plane's data dir (its volume; e.g. `events/egress.jsonl`), read through the
+ * Docker API as a user on any engine could; undefined when it does not exist.
+ */
+export function readControlPlaneFile(container: string, relative: string): Promise<string | undefined> {
+  const source = `${container}:/var/lib/clawker/${relative}`;
+  return new Promise((resolve, reject) => {
+    execFile('docker', ['cp', source, '-'], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, timeout: 60_000 }, (err, stdout, stderr) => {
+      if (!err) return resolve(untarSingle(stdout));
+      if (/Could not find the file|No such container:path/i.test(stderr.toString('utf8'))) return resolve(undefined);
+      reject(new Error(`docker cp ${source}: ${stderr.toString('utf8').trim() || err.message}`));
+    });
+  });
+}
+
+/** The content of the one regular file in a tar archive (what `docker cp … -` writes). */
+function untarSingle(tar: Buffer): string {
+  let offset = 0;
+  while (offset + 512 <= tar.length) {
+    const header = tar.subarray(offset, offset + 512);
+    if (header.every((b) => b === 0)) break;
+    const size = parseInt(header.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim() || '0', 8);
+    const type = String.fromCharCode(header[156]!);
+    const body = tar.subarray(offset + 512, offset + 512 + size);
+    if (type === '0' || type === '\0') return body.toString('utf8');
+    offset += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error('no file in the archive');
+}
+
 /** Remove containers and bpffs pin dirs left by an e2e run whose process no longer exists (killed runs). */
 export async function sweepStale(): Promise<void> {
   await removeObjectsOfDeadRuns('container', E2E_PID_LABEL);

@@ -36,7 +36,7 @@ import { type StackNames, stackNames } from '../../src/core/stack/stackNames';
 import { sweepStaleNetworks } from '../e2e/datapath-testbed';
 import { ensureEnvoyStandinImage, sweepStaleInternetRoutes, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BASE_IMAGE, BPFFS_DIR, cgroupHierarchies, clawker, type ClawkerResult, pidAlive, removeCgroupDirs, requireTestbed, run, runOk, sweepStale, testStackEnv } from '../e2e/testbed';
+import { BASE_IMAGE, BPFFS_DIR, cgroupHierarchies, clawker, type ClawkerResult, pidAlive, removeCgroupDirs, requireTestbed, run, runOk, sweepStale, testStackEnv, removeStackVolumes } from '../e2e/testbed';
 
 /** What the flow test needs to know about the stack (STATE_DIR/stack.json). */
 export interface StackInfo {
@@ -201,6 +201,7 @@ export class EditorStack {
     await attempt('stack containers', () => removeContainersNamed((n) => n.startsWith(`${this.names.prefix}-`)));
     await attempt('stack network', async () => {
       const r = await run('docker', ['network', 'rm', this.names.network]);
+      await removeStackVolumes(this.names);
       if (r.code !== 0 && !/not found/i.test(r.stderr)) throw new Error(r.stderr.trim());
     });
     errors.push(...(await this.inet.stop()));

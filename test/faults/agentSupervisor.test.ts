@@ -20,7 +20,7 @@ import { stackNames } from '../../src/core/stack/stackNames';
 import { stopHostProxy } from '../../src/platform/hostProxyLauncher';
 import { ensureEnvoyStandinImage, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BASE_IMAGE, BPFFS_DIR, cgroup2DirOfPid, clawker, type ClawkerResult, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from '../e2e/testbed';
+import { BASE_IMAGE, BPFFS_DIR, cgroup2DirOfPid, clawker, type ClawkerResult, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv, removeStackVolumes } from '../e2e/testbed';
 import { LOAD_PY, type LoadRecord } from './loadLoop';
 
 const names = stackNames(`clawker-e2e-fsup-${process.pid}`);
@@ -100,6 +100,7 @@ after(async () => {
   await cli('firewall', 'down');
   for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
   await run('docker', ['network', 'rm', names.network]);
+  await removeStackVolumes(names);
   await inet.stop();
   await stopHostProxy(dataDir).catch(() => false);
   rmSync(pinDir, { recursive: true, force: true });

@@ -33,7 +33,7 @@ import { stackNames } from '../../src/core/stack/stackNames';
 import { ensurePythonImage, PY_IMAGE } from '../e2e/datapath-testbed';
 import { ensureEnvoyStandinImage, TestInternet } from '../e2e/internet';
 import { ensureStackImages } from '../e2e/stackImages';
-import { BPFFS_DIR, bpftool, cgroup2MountPoint, clawker, type ClawkerResult, E2E_PID_LABEL, findExecutable, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv } from '../e2e/testbed';
+import { BPFFS_DIR, bpftool, cgroup2MountPoint, clawker, type ClawkerResult, E2E_PID_LABEL, findExecutable, pollUntil, removeCgroupDirs, requireTestbed, ROOT, run, runOk, testStackEnv, removeStackVolumes, readControlPlaneFile } from '../e2e/testbed';
 import { LOAD_PY, type LoadRecord } from './loadLoop';
 
 const names = stackNames(`clawker-e2e-fdockerd-${process.pid}`);
@@ -202,6 +202,7 @@ after(async () => {
   await cli('firewall', 'down');
   for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
   await run('docker', ['network', 'rm', names.network]);
+  await removeStackVolumes(names);
   await inet.stop();
   rmSync(pinDir, { recursive: true, force: true });
   await removeCgroupDirs(names.agentsCgroup);
@@ -256,10 +257,9 @@ describe('the Docker daemon restarts under load', { timeout: 900_000 }, () => {
     // Offline until enrolled: every attempt of the restarted agent before the enrollment failed (how
     // many there were depends on which container Docker started first; the count is printed).
     // From the log files themselves: the load loop's kernel events can push the enrolment out of any tail.
-    const audit = ['egress.jsonl.1', 'egress.jsonl']
-      .map((f) => join(dataDir, 'events', f))
-      .filter((f) => existsSync(f))
-      .flatMap((f) => readFileSync(f, 'utf8').split('\n'))
+    const logs = await Promise.all(['egress.jsonl.1', 'egress.jsonl'].map((f) => readControlPlaneFile(names.controlplane, `events/${f}`)));
+    const audit = logs
+      .flatMap((text) => (text ?? '').split('\n'))
       .filter((l) => l.includes('"source":"controlplane"'))
       .map((l) => JSON.parse(l) as { time: string; source: string; message?: string; agent?: string });
     assert.ok(agentStarted > downAt, 'Docker restarted the agent');

@@ -41,7 +41,7 @@ import {
 } from '../../src/core/agents/lifecycle';
 import { loadProject } from '../../src/core/config/load';
 import { agentSpecInput } from '../helpers/agentSpecInput';
-import { packArchive } from '../../src/platform/docker/agentContainers';
+import { packArchive } from '../../src/platform/docker/archive';
 
 const input = agentSpecInput;
 

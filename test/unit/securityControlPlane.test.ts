@@ -7,10 +7,10 @@
  * e2e suites' (test/e2e/firewall.test.ts, test/faults).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, beforeEach, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { startSessionServer } from '../../src/agentd/session';
@@ -25,6 +25,9 @@ import { LABEL_AGENT } from '../../src/core/stack/labels';
 import { type FakeAgentContainer, inspectInfoOf, notFound } from '../helpers/dockerInspectFake';
 
 const dir = mkdtempSync(join(tmpdir(), 'clawker-cp-gate-'));
+// The host's CA, as `firewall up` copies it into every control plane's data dir (which never makes one).
+const hostCa = join(dir, 'host-ca');
+before(() => loadOrCreateCa(hostCa));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const cgroupRoot = join(dir, 'cgroup');
 const guardDir = join(cgroupRoot, 'clawker-agents');
@@ -140,6 +143,7 @@ function harness(state?: object, options: { realStart?: boolean; drainAfterMs?: 
     CLAWKER_PIN_DIR: join(dir, 'pin'),
     ...(options.drainAfterMs !== undefined ? { CLAWKER_DRAIN_AFTER_MS: String(options.drainAfterMs) } : {}),
   });
+  cpSync(hostCa, config.caDir, { recursive: true });
   if (state) {
     mkdirSync(dirname(config.stateFile), { recursive: true });
     writeFileSync(config.stateFile, JSON.stringify(state));

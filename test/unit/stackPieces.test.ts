@@ -81,7 +81,10 @@ test("the control plane's environment: defaults from the spec, every wrong value
   assert.equal(readConfig({ CLAWKER_DATA_DIR: '/data', CLAWKER_HOST_PROXY_PORT: '28374' }).hostProxyPort, 28374);
   for (const bad of ['65536', '-1', 'http', '1.5']) assert.throws(() => readConfig({ CLAWKER_DATA_DIR: '/d', CLAWKER_HOST_PROXY_PORT: bad }), /CLAWKER_HOST_PROXY_PORT/, bad);
   assert.deepEqual(readConfig({ CLAWKER_DATA_DIR: '/data', CLAWKER_UPSTREAM_DNS: '10.0.0.53, 10.0.0.54' }).upstreams, ['10.0.0.53', '10.0.0.54']);
-  assert.throws(() => readConfig({}), /CLAWKER_DATA_DIR/);
+  const inContainer = readConfig({});
+  assert.equal(inContainer.dataDir, '/var/lib/clawker', "by default its own data dir: the state volume's mount point");
+  assert.equal(inContainer.caDir, '/var/lib/clawker/firewall/ca');
+  assert.equal(inContainer.eventsFile, '/var/lib/clawker/events/egress.jsonl');
   assert.throws(() => readConfig({ CLAWKER_DATA_DIR: 'relative' }), /CLAWKER_DATA_DIR: must be an absolute path/);
   assert.throws(() => readConfig({ CLAWKER_DATA_DIR: '/d', CLAWKER_UPSTREAM_DNS: '1.1.1.1;rm -rf' }), /CLAWKER_UPSTREAM_DNS/);
   assert.throws(() => readConfig({ CLAWKER_DATA_DIR: '/d', CLAWKER_STACK: 'Bad Name' }), /stack prefix/);

@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../../platform/files';
 import { ControlPlaneNotRunning } from '../../platform/controlPlaneClient';
 import { cliControlPlane } from '../controlPlaneAccess';
 import { defaultDataDir } from '../../platform/ruleStore';
+import { reloadFromHost } from '../../platform/stackInputs';
 import { findProjectFile, readForCommand } from '../projectFile';
 
 const LISTENERS_FILE = 'envoy/listeners.json';
@@ -51,7 +52,7 @@ export function registerFirewallRenderCommand(firewall: Command): void {
       let applied = false;
       if (!options.caDir) {
         try {
-          const r = await cliControlPlane().reload();
+          const r = await reloadFromHost(cliControlPlane(), defaultDataDir());
           applied = true;
           process.stdout.write(`Re-issued the domain certificates of the running firewall (${r.rules} rules) in ${r.millis} ms.\n`);
         } catch (e) {

@@ -24,6 +24,7 @@ import { formatProblem, type Problem } from '../../core/problems';
 import { ControlPlaneNotRunning } from '../../platform/controlPlaneClient';
 import { cliControlPlane } from '../controlPlaneAccess';
 import { defaultDataDir, RuleStore, RuleStoreError } from '../../platform/ruleStore';
+import { reloadFromHost } from '../../platform/stackInputs';
 import { findProjectFile, PROJECT_FILE_CANDIDATES, readForCommand } from '../projectFile';
 
 interface StoreOptions {
@@ -101,7 +102,7 @@ async function applyToStack(outcome: Outcome, store: RuleStore, dataDir: string)
   // The running firewall reads the data directory's store; another --store is only saved.
   if (resolve(dataDir) !== resolve(defaultDataDir())) return void err(`clawker: saved in ${store.file} (not the store the running firewall reads).`);
   try {
-    const r = await cliControlPlane().reload();
+    const r = await reloadFromHost(cliControlPlane(), dataDir);
     err(`clawker: applied to the running firewall in ${r.millis} ms (${r.rules} rules, ${r.routes} routes${r.corednsReloaded ? ', CoreDNS reloaded' : ''}).`);
   } catch (e) {
     if (e instanceof ControlPlaneNotRunning) err(`clawker: saved in ${store.file}; the firewall is not running, so the change applies when it starts (clawker firewall up).`);
@@ -302,7 +303,7 @@ function registerReload(firewall: Command): void {
     .option('--store <dir>', STORE_HELP);
   exitTwoOnUsageError(reload).action(async (options: StoreOptions) => {
     try {
-      const r = await cliControlPlane().reload();
+      const r = await reloadFromHost(cliControlPlane(), dataDirOf(options));
       out(`reloaded: ${r.rules} rules, ${r.routes} routes${r.corednsReloaded ? ', CoreDNS reloaded' : ''} in ${r.millis} ms`);
     } catch (e) {
       if (e instanceof ControlPlaneNotRunning) {

@@ -6,6 +6,8 @@
  */
 import type { StackAddresses } from './addresses';
 import { CONTROL_PLANE_RUN_DIR } from './controlPlaneApi';
+import { CONTROL_PLANE_DATA_DIR, stackLayout } from './stackLayout';
+import type { StackVolumes } from './stackNames';
 
 export const PIN_DIR = '/sys/fs/bpf/clawker';
 
@@ -52,10 +54,9 @@ export function engineCapabilities(apiVersion: string): EngineCapabilities {
   return { knowsCapBpf: major > 1 || (major === 1 && minor >= 42) };
 }
 
-/** Where rendered configuration lives on the host; mounted read-only where it is read. */
-export interface StackPaths {
-  readonly envoyConfigDir: string;
-  readonly corednsConfigDir: string;
+/** What the stack mounts: its own volumes, and from the engine's host only bpffs, cgroupfs and the engine's socket. */
+export interface StackMounts {
+  readonly volumes: StackVolumes;
   /** The engine's own API socket, on the engine's side (rootless: /run/user/UID/docker.sock); default /var/run/docker.sock. */
   readonly engineSocket?: string;
 }
@@ -94,11 +95,13 @@ function spec(
  * plane CAP_BPF + CAP_SYS_ADMIN, /sys/fs/bpf read-write, /sys/fs/cgroup read-only, the Docker
  * socket, apparmor=unconfined, and a private tmpfs for its API socket.
  */
+const inContainer = stackLayout(CONTROL_PLANE_DATA_DIR);
+
 export function stackContainerSpecs(
   network: string,
   addresses: StackAddresses,
   images: StackImages,
-  paths: StackPaths,
+  mounts: StackMounts,
   engine: EngineCapabilities = { knowsCapBpf: true },
 ): ContainerSpec[] {
   // Engines before API 1.42 reject the name CAP_BPF; the kernel (5.8+) still allows bpf() to
@@ -106,18 +109,26 @@ export function stackContainerSpecs(
   const bpf = engine.knowsCapBpf ? ['BPF', 'SYS_ADMIN'] : ['SYS_ADMIN'];
   return [
     spec('envoy', images.envoy, network, addresses.envoy, {
-      binds: [`${paths.envoyConfigDir}:/etc/envoy/clawker:ro`],
+      binds: [`${mounts.volumes.envoyConfig}:/etc/envoy/clawker:ro`],
       cmd: ['envoy', '-c', '/etc/envoy/clawker/envoy.yaml'],
     }),
     spec('coredns', images.coredns, network, addresses.coredns, {
       capAdd: [...bpf, 'NET_BIND_SERVICE'],
-      binds: ['/sys/fs/bpf:/sys/fs/bpf', `${paths.corednsConfigDir}:/etc/coredns:ro`],
+      binds: ['/sys/fs/bpf:/sys/fs/bpf', `${mounts.volumes.corednsConfig}:/etc/coredns:ro`],
       cmd: ['-conf', '/etc/coredns/Corefile'],
     }),
     spec('controlplane', images.controlplane, network, addresses.controlplane, {
       capAdd: bpf,
       securityOpt: ['apparmor=unconfined'],
-      binds: ['/sys/fs/bpf:/sys/fs/bpf:rw', '/sys/fs/cgroup:/sys/fs/cgroup:ro', `${paths.engineSocket ?? '/var/run/docker.sock'}:/var/run/docker.sock`],
+      binds: [
+        '/sys/fs/bpf:/sys/fs/bpf:rw',
+        '/sys/fs/cgroup:/sys/fs/cgroup:ro',
+        `${mounts.engineSocket ?? '/var/run/docker.sock'}:/var/run/docker.sock`,
+        // Its state, and the two configurations it renders for Envoy and CoreDNS (nested volumes).
+        `${mounts.volumes.state}:${CONTROL_PLANE_DATA_DIR}`,
+        `${mounts.volumes.envoyConfig}:${inContainer.envoyDir}`,
+        `${mounts.volumes.corednsConfig}:${inContainer.corednsDir}`,
+      ],
       // The API's socket lives here, in the container only: the host reaches it through docker exec.
       tmpfs: { [CONTROL_PLANE_RUN_DIR]: 'rw,noexec,nosuid,nodev,size=1m,mode=0700' },
     }),

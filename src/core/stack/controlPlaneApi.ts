@@ -6,7 +6,8 @@
  * the extension follows status and events through long-lived CLI processes.
  *
  *   GET    /v1/status                      Status
- *   POST   /v1/reload                      ReloadResult   re-render from the rule store, sync routes
+ *   POST   /v1/reload                      ReloadResult   body StackInputs (optional): adopt the host's
+ *                                                         rule store and CA, re-render, sync routes
  *   POST   /v1/agents/:agent/enable        AgentResult
  *   POST   /v1/agents/:agent/disable       AgentResult
  *   POST   /v1/agents/:agent/bypass        AgentResult    body {"seconds": N}
@@ -74,6 +75,20 @@ export interface Status {
    */
   readonly eventDrops?: { readonly ring: number; readonly rateLimited: number };
 }
+
+/**
+ * What the host owns and the control plane keeps a copy of: the rule store file's text and the CA's
+ * three PEM files, sent as they are on the host (the host is their source of truth). `firewall up`
+ * puts them into the control plane's volume before it starts; a reload carries them in its body.
+ */
+export interface StackInputs {
+  /** `<data dir>/firewall/rules.json`, verbatim (an empty store when the host has none). */
+  readonly rules: string;
+  readonly ca: { readonly certificate: string; readonly key: string; readonly leafKey: string };
+}
+
+/** A reload body may carry a rule store of many rules; anything else stays small. */
+export const MAX_RELOAD_BODY = 8 * 1024 * 1024;
 
 export interface ReloadResult {
   readonly rules: number;

@@ -8,6 +8,8 @@ export const LABEL_PROJECT = 'dev.clawker.project';
 export const LABEL_AGENT = 'dev.clawker.agent';
 /** Which stack (see stackNames.ts) an object belongs to. */
 export const LABEL_STACK = 'dev.clawker.stack';
+/** On the control plane and its state volume: which host data dir (a hash of its path) the stack's state came from. */
+export const LABEL_DATA_DIR = 'dev.clawker.data-dir';
 
 export type Component = 'network' | 'envoy' | 'coredns' | 'controlplane' | 'agent' | 'cgroup-primer';
 

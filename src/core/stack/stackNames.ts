@@ -13,6 +13,20 @@ export interface StackNames {
    * systemd `.slice` suffix. The datapath is attached here, so an agent is enforced from its first
    * instruction; see cgroupPaths.ts. */
   readonly agentsCgroup: string;
+  /** The stack's Docker volumes: nothing of the host's file system is mounted into the stack. */
+  readonly volumes: StackVolumes;
+}
+
+/**
+ * What the stack keeps on the engine's side, each in a named volume filled through the Docker API
+ * (src/platform/docker/stackVolumes.ts): the control plane's own state (its copy of the rule store
+ * and CA, persisted state, event log, datapath inputs) and the two rendered configurations, each
+ * mounted read-only into the one service that reads it — Envoy never sees the CA key.
+ */
+export interface StackVolumes {
+  readonly state: string;
+  readonly envoyConfig: string;
+  readonly corednsConfig: string;
 }
 
 export const DEFAULT_STACK_PREFIX = 'clawker';
@@ -27,5 +41,6 @@ export function stackNames(prefix: string = DEFAULT_STACK_PREFIX): StackNames {
     coredns: `${prefix}-coredns`,
     controlplane: `${prefix}-controlplane`,
     agentsCgroup: `${prefix}-agents`,
+    volumes: { state: `${prefix}-controlplane-state`, envoyConfig: `${prefix}-envoy-config`, corednsConfig: `${prefix}-coredns-config` },
   };
 }

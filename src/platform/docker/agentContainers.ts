@@ -23,7 +23,6 @@ import { type AgentFirewall, type AgentProjectSettings, agentContainerSpec, Agen
 import { AgentNameError, agentContainerName } from '../../core/agents/agentNames';
 import {
   type AgentSummary,
-  type ArchiveEntry,
   type ControlPlaneAgents,
   agentLabelFilter,
   agentSummary,
@@ -44,6 +43,8 @@ import { agentsCgroupParent, cgroupDriverOf } from '../../core/stack/cgroupPaths
 import type { StackNames } from '../../core/stack/stackNames';
 import { hostProxyToken } from '../../hostproxy/token';
 import { loadOrCreateCa } from '../caStore';
+import { packArchive } from './archive';
+import { reloadFromHost } from '../stackInputs';
 import { ensureHostProxy, loadOrCreateHostProxySecret } from '../hostProxyLauncher';
 import { RuleStore } from '../ruleStore';
 import { AgentImageStaleCaError, ensureAgentImage } from './agentImage';
@@ -206,34 +207,6 @@ export async function listAgents(rt: AgentRuntime, o: { readonly project?: strin
 
 // ---- create --------------------------------------------------------------------------------------
 
-/** tar-stream (dockerode's own dependency) has no types here; the part of it used. */
-interface TarPack extends NodeJS.ReadableStream {
-  entry(header: { name: string; type: 'file' | 'directory'; mode: number; uid: number; gid: number; mtime: Date; size?: number }, content?: string | Buffer): unknown;
-  finalize(): void;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const tarPack = (): TarPack => (require('tar-stream') as { pack: () => TarPack }).pack();
-
-/** The entries as one tar archive in memory (they are a few kilobytes). */
-export async function packArchive(entries: readonly ArchiveEntry[], mtime: Date = new Date()): Promise<Buffer> {
-  const pack = tarPack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<Buffer>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => chunks.push(c));
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-  });
-  for (const e of entries) {
-    if (e.type === 'directory') pack.entry({ name: e.path, type: 'directory', mode: e.mode, uid: e.uid, gid: e.gid, mtime });
-    else {
-      const content = Buffer.from(e.content ?? '', 'utf8');
-      pack.entry({ name: e.path, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, mtime, size: content.length }, content);
-    }
-  }
-  pack.finalize();
-  return done;
-}
-
 /** The project's rules into the rule store (add and update, never remove); true when it changed. */
 async function syncProjectRules(rt: AgentRuntime, rules: readonly NormalizedRule[]): Promise<boolean> {
   if (rules.length === 0) return false;
@@ -257,8 +230,7 @@ async function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRul
   }
   if (changed) {
     // A stack that was already running renders the store on reload; a new one has just read it.
-    await controlPlaneOf(rt.docker, rt.names)
-      .reload()
+    await reloadFromHost(controlPlaneOf(rt.docker, rt.names), rt.dataDir)
       .then((r) => progress(`firewall rules: ${r.rules} rules, ${r.routes} routes`))
       .catch((e: unknown) => progress(`warning: the firewall did not reload the project's rules (${e instanceof Error ? e.message : String(e)}); run clawker firewall reload`));
   }

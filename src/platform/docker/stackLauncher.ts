@@ -1,15 +1,20 @@
 /**
- * `firewall up` and `firewall down` from the host: the firewall network, the control-plane container
- * (which brings up everything else), and waiting for it with progress. The control plane gets the
- * data directory mounted at the same path, so the paths it hands to Docker for CoreDNS's and Envoy's
- * configuration are host paths.
+ * `firewall up` and `firewall down` from the host: the firewall network, the stack's volumes, the
+ * control-plane container (which brings up everything else), and waiting for it with progress.
+ * Nothing of the host's file system is mounted: the host's rule store and CA are put into the
+ * control plane's volume through the Docker API before it starts (stackInputs.ts).
  */
 import type Docker from 'dockerode';
 import type { DnsGuardSettings } from '../../core/config/settingsSchema';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { engineCapabilities, stackContainerSpecs } from '../../core/stack/containerSpecs';
 import type { DownResult, Status } from '../../core/stack/controlPlaneApi';
-import { LABEL_STACK } from '../../core/stack/labels';
+import { LABEL_DATA_DIR, LABEL_STACK } from '../../core/stack/labels';
+import { CONTROL_PLANE_DATA_DIR } from '../../core/stack/stackLayout';
+import { RuleStoreError } from '../ruleStore';
+import { dataDirId, readStackInputs, stackInputEntries } from '../stackInputs';
+import { packArchive } from './archive';
+import { ensureStackVolumes } from './stackVolumes';
 import type { StackNames } from '../../core/stack/stackNames';
 import { type ControlPlaneClient, ControlPlaneNotRunning } from '../controlPlaneClient';
 import { controlPlaneOf } from './controlPlaneAccess';
@@ -84,10 +89,21 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
   }
   if (existing) await docker.getContainer(o.names.controlplane).remove({ force: true });
 
-  const specs = stackContainerSpecs(o.names.network, network, o.images, { envoyConfigDir: '', corednsConfigDir: '', ...(o.engine ? { engineSocket: engineSocketPath(o.engine) } : {}) }, engineCapabilities(report.apiVersion));
+  // The host's rule store (checked here, so a damaged one is named by its host path) and CA.
+  let inputs;
+  try {
+    inputs = await readStackInputs(o.dataDir);
+  } catch (e) {
+    if (e instanceof RuleStoreError) throw new StackError(e.message, 'clawker firewall list');
+    throw new StackError(`the firewall CA in ${o.dataDir} cannot be used: ${e instanceof Error ? e.message : String(e)}`, 'clawker firewall rotate-ca');
+  }
+  const owner = dataDirId(o.dataDir);
+  await ensureStackVolumes(docker, o.names, owner, o.progress);
+
+  const specs = stackContainerSpecs(o.names.network, network, o.images, { volumes: o.names.volumes, ...(o.engine ? { engineSocket: engineSocketPath(o.engine) } : {}) }, engineCapabilities(report.apiVersion));
   const base = specs.find((s) => s.name === 'clawker-controlplane')!;
   const env = {
-    CLAWKER_DATA_DIR: o.dataDir,
+    CLAWKER_DATA_DIR: CONTROL_PLANE_DATA_DIR,
     CLAWKER_STACK: o.names.prefix,
     CLAWKER_PIN_DIR: o.pinDir,
     CLAWKER_ENVOY_IMAGE: o.images.envoy,
@@ -102,18 +118,25 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
     name: o.names.controlplane,
     Image: base.Image,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: { ...base.Labels, [LABEL_STACK]: o.names.prefix },
+    Labels: { ...base.Labels, [LABEL_STACK]: o.names.prefix, [LABEL_DATA_DIR]: owner },
     HostConfig: {
       ...base.HostConfig,
       CapDrop: [...base.HostConfig.CapDrop],
       CapAdd: [...base.HostConfig.CapAdd],
       SecurityOpt: [...base.HostConfig.SecurityOpt],
-      Binds: [...base.HostConfig.Binds, `${o.dataDir}:${o.dataDir}`],
+      Binds: [...base.HostConfig.Binds],
       // A crashed control plane comes back by itself; `firewall down` removes it.
       RestartPolicy: { Name: 'unless-stopped' },
     },
     NetworkingConfig: base.NetworkingConfig,
   });
+  try {
+    // Before it starts: nothing reads these files while they are being written.
+    await container.putArchive(await packArchive(stackInputEntries(inputs)), { path: CONTROL_PLANE_DATA_DIR });
+  } catch (e) {
+    await container.remove({ force: true }).catch(() => undefined);
+    throw new StackError(`the rule store and CA could not be put into ${o.names.controlplane}: ${e instanceof Error ? e.message : String(e)}`, `docker volume inspect ${o.names.volumes.state}`);
+  }
   await container.start();
   return waitReady(docker, client, o);
 }
