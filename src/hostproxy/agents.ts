@@ -1,8 +1,9 @@
 /**
- * Which agent a connection comes from: the source address must be the firewall-network address of
- * a running container labelled as one of this stack's agents. Looked up in Docker, cached briefly,
- * refreshed on a miss (at most a few times a second, concurrent refreshes shared). A Docker error
- * is an error, never a match (fail closed).
+ * Which agent a request comes from: a running container labelled as one of this stack's agents,
+ * found by the name its token proves (lookupName: every engine), or, for the bare tokens of
+ * containers created before tokens named them, by its firewall-network source address (lookup:
+ * a local engine only). Looked up in Docker, cached briefly, refreshed on a miss (at most a few
+ * times a second, concurrent refreshes shared). A Docker error is an error, never a match (fail closed).
  */
 import type Docker from 'dockerode';
 import { isIPv4 } from 'node:net';
@@ -16,6 +17,7 @@ export interface AgentIdentity {
 
 export interface AgentLookup {
   lookup(address: string): Promise<AgentIdentity | undefined>;
+  lookupName(name: string): Promise<AgentIdentity | undefined>;
 }
 
 /** `::ffff:172.18.0.2` → `172.18.0.2`; IPv6 lower-cased. */
@@ -39,6 +41,7 @@ export interface AgentDirectoryOptions {
 
 export class AgentDirectory implements AgentLookup {
   private byAddress = new Map<string, AgentIdentity>();
+  private byName = new Map<string, AgentIdentity>();
   private listedAt = -Infinity;
   private refreshing: Promise<void> | undefined;
   private readonly ttlMs: number;
@@ -62,6 +65,12 @@ export class AgentDirectory implements AgentLookup {
     return this.byAddress.get(key);
   }
 
+  async lookupName(name: string): Promise<AgentIdentity | undefined> {
+    const age = this.now() - this.listedAt;
+    if (age > this.ttlMs || (!this.byName.has(name) && age >= this.minRefreshMs)) await this.refresh();
+    return this.byName.get(name);
+  }
+
   private refresh(): Promise<void> {
     this.refreshing ??= this.list().finally(() => (this.refreshing = undefined));
     return this.refreshing;
@@ -73,6 +82,7 @@ export class AgentDirectory implements AgentLookup {
       filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_COMPONENT}=agent`, `${LABEL_STACK}=${stackPrefix}`], status: ['running'] },
     });
     const next = new Map<string, AgentIdentity>();
+    const names = new Map<string, AgentIdentity>();
     const ambiguous = new Set<string>();
     for (const c of containers) {
       // Docker filtered already; check again, the labels are the whole authorisation.
@@ -81,6 +91,7 @@ export class AgentDirectory implements AgentLookup {
       if (c.State !== 'running') continue;
       const name = c.Names?.[0]?.replace(/^\//, '');
       if (!name) continue;
+      names.set(name, { id: c.Id, name }); // Docker's container names are unique
       const net = c.NetworkSettings?.Networks?.[network] as { IPAddress?: string; GlobalIPv6Address?: string } | undefined;
       for (const addr of [net?.IPAddress, net?.GlobalIPv6Address]) {
         // Stryker disable next-line ConditionalExpression: an absent address would be filed under '', and lookup() answers '' before looking
@@ -92,6 +103,7 @@ export class AgentDirectory implements AgentLookup {
     }
     for (const key of ambiguous) next.delete(key); // two agents claiming one address: neither is trusted
     this.byAddress = next;
+    this.byName = names;
     this.listedAt = this.now();
   }
 }

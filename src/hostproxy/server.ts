@@ -5,10 +5,12 @@
  *   POST /v1/git/credential    {operation, fields} → git credential fill|approve|reject on the host
  *   POST /v1/browser/open      {url} → the host's browser
  *
- * Every other request must come from an agent (AgentLookup: the source address is the firewall
- * network address of a running container labelled as this stack's agent) and carry that
- * container's token (HOST_PROXY_TOKEN_HEADER = hostProxyToken(secret, name)); otherwise 403 with a
- * short reason, logged with the source address only. Bodies are JSON (application/json), at most
+ * Every other request must carry an agent container's token (HOST_PROXY_TOKEN_HEADER; token.ts):
+ * `<name>:<proof>` whose proof is right for the name, and the name a running container labelled as
+ * this stack's agent (AgentLookup) — the source address is not evidence (NATed on Docker Desktop
+ * and remote engines). A bare proof (containers created before tokens named them) is accepted only
+ * from that container's firewall-network address. Otherwise 403 with a short reason, logged with
+ * the source address only. Bodies are JSON (application/json), at most
  * MAX_BODY_BYTES. Responses are JSON. Log lines name the agent, the operation, protocol, host and
  * outcome: never a username, password, token or full URL.
  */
@@ -19,7 +21,7 @@ import type { UrlOpener } from './browser';
 import { HOST_PROXY_SERVICE } from './constants';
 import type { GitCredentialRunner } from './gitCredential';
 import type { LogLine } from './log';
-import { hostProxyToken, tokensEqual } from './token';
+import { hostProxyToken, parseAgentToken, tokensEqual } from './token';
 import { validateBrowserRequest, validateCredentialRequest } from './validate';
 
 export const MAX_BODY_BYTES = 32 * 1024;
@@ -116,6 +118,9 @@ export function createHostProxyServer(deps: HostProxyDeps): Server {
   const opens = new Map<string, number[]>();
 
   async function authenticate(req: IncomingMessage, source: string): Promise<AgentIdentity> {
+    const presented = req.headers[HOST_PROXY_TOKEN_HEADER];
+    const named = parseAgentToken(presented);
+    if (named) return authenticateNamed(named, source);
     let agent: AgentIdentity | undefined;
     try {
       agent = await deps.agents.lookup(source);
@@ -127,10 +132,29 @@ export function createHostProxyServer(deps: HostProxyDeps): Server {
       log(`403 from ${source}: not an agent container`);
       throw new HttpError(403, 'not an agent container');
     }
-    const presented = req.headers[HOST_PROXY_TOKEN_HEADER];
     if (!tokensEqual(presented, expectedToken(agent.name))) {
       log(`403 from ${source}: ${presented === undefined ? 'missing' : 'wrong'} token`);
       throw new HttpError(403, presented === undefined ? 'missing token' : 'wrong token');
+    }
+    return agent;
+  }
+
+  /** The proof first (no Docker call for a forged token), then the container it names must be a running agent. */
+  async function authenticateNamed(named: { name: string; proof: string }, source: string): Promise<AgentIdentity> {
+    if (!tokensEqual(named.proof, expectedToken(named.name))) {
+      log(`403 from ${source}: wrong token`);
+      throw new HttpError(403, 'wrong token');
+    }
+    let agent: AgentIdentity | undefined;
+    try {
+      agent = await deps.agents.lookupName(named.name);
+    } catch {
+      log(`503 from ${source}: cannot list agent containers in Docker`);
+      throw new HttpError(503, 'agent lookup failed');
+    }
+    if (!agent) {
+      log(`403 from ${source}: ${named.name} is not a running agent container`);
+      throw new HttpError(403, 'not an agent container');
     }
     return agent;
   }

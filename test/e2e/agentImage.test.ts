@@ -247,7 +247,7 @@ test('the tools reach the host proxy: git gets credentials from the host, clawke
   const tokens: (string | undefined)[] = [];
   const server = createHostProxyServer({
     secret,
-    agents: { lookup: async () => ({ id: 'e2e', name: containerName }) },
+    agents: { lookup: async () => ({ id: 'e2e', name: containerName }), lookupName: async (name) => (name === containerName ? { id: 'e2e', name } : undefined) },
     git: async (operation, fields) => {
       gitCalls.push({ operation, fields });
       return operation === 'get' ? { kind: 'found', username: 'octo', password: 'from-the-host' } : { kind: 'done' };

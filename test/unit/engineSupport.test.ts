@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type Docker from 'dockerode';
-import { engineSupport, engineUnreachable, hostSupport, inContainerWorkspace } from '../../src/core/engine/engineSupport';
+import { engineSupport, engineUnreachable, hostSupport, inContainerWorkspace, workspaceUnreachable } from '../../src/core/engine/engineSupport';
 import { resolveEngine } from '../../src/core/engine/engineResolution';
 import { AgentLifecycleError, dockerUnreachable } from '../../src/platform/docker/agentContainers';
 import { checkEngine, EngineUnsupportedError } from '../../src/platform/docker/engineCheck';
@@ -125,5 +125,17 @@ describe('when the engine cannot be reached', () => {
     assert.match(dockerUnreachable(Object.assign(new Error('x'), { code: 'EHOSTUNREACH' }), engine, {})!.message, /^cannot reach the Docker engine at unix:\/\/\/var\/run\/docker\.sock \(the default\) \(EHOSTUNREACH\)$/);
     assert.match(dockerUnreachable(new Error('connect ENOENT /var/run/docker.sock'), engine, { CODESPACES: 'true' })!.message, /\(ENOENT\): this Codespace/);
     assert.equal(dockerUnreachable(Object.assign(new Error('no such image'), { statusCode: 404 }), engine, {}), undefined);
+  });
+});
+
+describe('an engine on another machine cannot mount this machine\'s project folder', () => {
+  test('ssh: refused naming the engine, the host and the folder, with where to run instead; unix and tcp are trusted to share', () => {
+    const ssh = workspaceUnreachable({ kind: 'ssh', host: 'build.example', port: 22, user: 'ada' }, 'the Docker engine at ssh://ada@build.example (DOCKER_HOST)', '/home/ada/web');
+    assert.deepEqual(ssh, {
+      what: 'the Docker engine at ssh://ada@build.example (DOCKER_HOST) runs on build.example, which cannot see /home/ada/web on this machine, so the agent\'s workspace cannot be mounted',
+      next: 'open the folder on build.example with VS Code Remote - SSH (Clawker then runs there, next to its engine), or use a Docker engine on this machine',
+    });
+    assert.equal(workspaceUnreachable({ kind: 'unix', path: '/var/run/docker.sock' }, 'x', '/w'), undefined);
+    assert.equal(workspaceUnreachable({ kind: 'tcp', host: '10.0.0.5', port: 2376 }, 'x', '/w'), undefined);
   });
 });

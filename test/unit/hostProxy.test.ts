@@ -367,6 +367,7 @@ test('server: authentication, endpoints, limits; the log never holds a password,
         if (dockerDown) throw new Error('docker down');
         return agent;
       },
+      lookupName: async () => assert.fail('these requests carry bare tokens'),
     },
     git: async (operation, fields) => {
       gitCalls.push([operation, fields]);

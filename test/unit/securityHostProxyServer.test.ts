@@ -23,7 +23,7 @@ import { type GitCredentialResult, gitCredentialRunner, gitEnvironment } from '.
 import { sanitize, stdoutLog } from '../../src/hostproxy/log';
 import { readHostProxySecret } from '../../src/hostproxy/secret';
 import { createHostProxyServer, type HostProxyDeps, MAX_BODY_BYTES } from '../../src/hostproxy/server';
-import { hostProxyToken } from '../../src/hostproxy/token';
+import { agentToken, hostProxyToken, parseAgentToken } from '../../src/hostproxy/token';
 import {
   type CredentialFields, formatCredential, MAX_URL_LENGTH, parseCredential, validateBrowserRequest, validateCredentialFields,
   validateCredentialRequest,
@@ -77,7 +77,7 @@ async function startProxy(deps: Partial<HostProxyDeps> = {}): Promise<Proxy> {
   const lines: string[] = [];
   const server = createHostProxyServer({
     secret: SECRET,
-    agents: { lookup: async () => AGENT },
+    agents: { lookup: async () => AGENT, lookupName: async (name) => (name === AGENT.name ? AGENT : undefined) },
     git: async () => ({ kind: 'none' }),
     openUrl: async () => undefined,
     log: (m) => lines.push(m),
@@ -219,6 +219,7 @@ describe('host proxy server: answers', { timeout: 10_000 }, () => {
           if (!docker) throw new Error('docker down');
           return AGENT;
         },
+        lookupName: async () => AGENT,
       },
     });
     try {
@@ -238,6 +239,57 @@ describe('host proxy server: answers', { timeout: 10_000 }, () => {
     } finally {
       await p.close();
     }
+  });
+
+  test('a token that names its container: the proof is checked before Docker is asked, the source address is no evidence', async () => {
+    let docker = true;
+    const asked: string[] = [];
+    const p = await startProxy({
+      agents: {
+        lookup: async () => assert.fail('the source address is not looked up for a named token'),
+        lookupName: async (name) => {
+          asked.push(name);
+          if (!docker) throw new Error('docker down');
+          return name === AGENT.name ? AGENT : undefined;
+        },
+      },
+    });
+    try {
+      const named = agentToken(SECRET, AGENT.name);
+      assert.equal(named, `${AGENT.name}:${TOKEN}`);
+      const ok = await call(p.port, 'POST', '/v1/git/credential', { token: named, body: getGitTest });
+      assert.deepEqual([ok.status, ok.body], [404, { error: 'no credential' }], 'authenticated: git answered (the fake has none)');
+      // Another container's name with this container's proof, and a forged proof: refused unasked.
+      const borrowed = await call(p.port, 'POST', '/v1/git/credential', { token: `clawker-proj-other:${TOKEN}`, body: getGitTest });
+      assert.deepEqual([borrowed.status, borrowed.body], [403, { error: 'wrong token' }]);
+      const forged = await call(p.port, 'POST', '/v1/git/credential', { token: `${AGENT.name}:${'0'.repeat(64)}`, body: getGitTest });
+      assert.deepEqual([forged.status, forged.body], [403, { error: 'wrong token' }]);
+      assert.deepEqual(asked, [AGENT.name], 'Docker is asked only for the proven name');
+      // A right proof for a container that is not a running agent of this stack.
+      const gone = await call(p.port, 'POST', '/v1/git/credential', { token: agentToken(SECRET, 'clawker-proj-gone'), body: getGitTest });
+      assert.deepEqual([gone.status, gone.body], [403, { error: 'not an agent container' }]);
+      docker = false;
+      const down = await call(p.port, 'POST', '/v1/git/credential', { token: named, body: getGitTest });
+      assert.deepEqual([down.status, down.body], [503, { error: 'agent lookup failed' }]);
+      assert.deepEqual(p.lines.filter((l) => !l.startsWith('git-credential')), [
+        '403 from 127.0.0.1: wrong token',
+        '403 from 127.0.0.1: wrong token',
+        '403 from 127.0.0.1: clawker-proj-gone is not a running agent container',
+        '503 from 127.0.0.1: cannot list agent containers in Docker',
+      ]);
+      assertNoSecrets(p.lines, TOKEN);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('named tokens: only `<container name>:<64 hex digits>` is one', () => {
+    assert.deepEqual(parseAgentToken(`a.b-c_d:${'f'.repeat(64)}`), { name: 'a.b-c_d', proof: 'f'.repeat(64) });
+    for (const t of [undefined, 7, TOKEN, `:${TOKEN}`, `a:${TOKEN}x`, `a:${TOKEN.toUpperCase()}`, `a:${TOKEN.slice(1)}`, `.a:${TOKEN}`, `a b:${TOKEN}`, `a:b:${TOKEN}`, `x${'a'.repeat(255)}:${TOKEN}`, `\na:${TOKEN}`]) {
+      assert.equal(parseAgentToken(t), undefined, String(t));
+    }
+    assert.deepEqual(parseAgentToken(`${'a'.repeat(255)}:${TOKEN}`)?.name.length, 255);
+    assert.equal(agentToken(SECRET, '/slash'), `slash:${hostProxyToken(SECRET, 'slash')}`, "Docker's leading '/' is not part of the name");
   });
 });
 
@@ -446,7 +498,7 @@ describe('host proxy server: browser', { timeout: 10_000 }, () => {
     let now = 1_000_000;
     let agent = AGENT;
     const opened: string[] = [];
-    const p = await startProxy({ now: () => now, agents: { lookup: async () => agent }, openUrl: async (url) => void opened.push(url) });
+    const p = await startProxy({ now: () => now, agents: { lookup: async () => agent, lookupName: async () => undefined }, openUrl: async (url) => void opened.push(url) });
     const open = (i: number | string) =>
       call(p.port, 'POST', '/v1/browser/open', { token: hostProxyToken(SECRET, agent.name), body: JSON.stringify({ url: `https://h.test/${i}` }) });
     try {
@@ -482,6 +534,7 @@ describe('host proxy server: capacity', { timeout: 10_000 }, () => {
           }
           return undefined;
         },
+        lookupName: async () => undefined,
       },
     });
     try {
@@ -524,7 +577,7 @@ describe('host proxy server: capacity', { timeout: 10_000 }, () => {
     let derived = 0;
     Object.defineProperty(secret, 'length', { get: () => (derived++, SECRET.length) });
     let name = 'agent-0';
-    const p = await startProxy({ secret, agents: { lookup: async () => ({ id: name, name }) } });
+    const p = await startProxy({ secret, agents: { lookup: async () => ({ id: name, name }), lookupName: async () => undefined } });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const ask = async (n: number): Promise<number> => {
       name = `agent-${n}`;
@@ -602,6 +655,34 @@ describe('agent directory', () => {
     now = 2_001 + 250;
     await dir.lookup('172.30.0.99');
     assert.equal(calls, 3, 'a miss 250 ms after the listing lists');
+  });
+
+  test('by name (named tokens): a running agent of this stack, whatever its address; cached and refreshed like addresses', async () => {
+    let now = 0;
+    let calls = 0;
+    let listing = [container('a', ['/clawker.web.dev'], ''), container('b', ['/clawker.api.dev'], '172.30.0.7')];
+    const dir = new AgentDirectory({ listContainers: async () => (calls++, listing) } as never, { network: NET, stackPrefix: 'clawker', now: () => now });
+    assert.deepEqual(await dir.lookupName('clawker.web.dev'), { id: 'a', name: 'clawker.web.dev' }, 'no address on the network (a NATed engine sees none that matters)');
+    assert.deepEqual(await dir.lookupName('clawker.api.dev'), { id: 'b', name: 'clawker.api.dev' });
+    assert.equal(calls, 1);
+    now = 249;
+    assert.equal(await dir.lookupName('clawker.new.dev'), undefined);
+    assert.equal(calls, 1, 'a miss within 250 ms does not list');
+    listing = [...listing, container('c', ['/clawker.new.dev'], '')];
+    now = 250;
+    assert.deepEqual(await dir.lookupName('clawker.new.dev'), { id: 'c', name: 'clawker.new.dev' }, 'a miss 250 ms after lists again');
+    assert.equal(calls, 2);
+    listing = [];
+    now = 2_250;
+    assert.deepEqual(await dir.lookupName('clawker.web.dev'), { id: 'a', name: 'clawker.web.dev' }, 'fresh for 2 s');
+    now = 2_251;
+    assert.equal(await dir.lookupName('clawker.web.dev'), undefined, 'gone once the listing is stale');
+    const other = new AgentDirectory(
+      { listContainers: async () => [{ ...container('x', ['/x'], ''), Labels: { ...labels, [LABEL_STACK]: 'other' } }, { ...container('y', ['/y'], ''), State: 'exited' }] } as never,
+      { network: NET, stackPrefix: 'clawker' },
+    );
+    assert.equal(await other.lookupName('x'), undefined, "another stack's agent");
+    assert.equal(await other.lookupName('y'), undefined, 'a stopped container');
   });
 
   test("names: Docker's leading '/' only is dropped; a container without a usable name is skipped", async () => {

@@ -3,6 +3,7 @@
  * machine the extension or CLI runs on (before any Docker call), and the engine it reached (from
  * `docker version` and `docker info`). Pure: the caller gathers the facts.
  */
+import type { EngineAddress } from './engineAddress';
 
 export type Verdict =
   | { readonly ok: true; readonly kind: EngineKind | 'host' }
@@ -97,4 +98,18 @@ export function engineUnreachable(where: string, code: string, h: Pick<HostFacts
     return { what: `cannot reach ${where} (${code}): ${advice.what}`, next: advice.next };
   }
   return { what: `cannot reach ${where} (${code})`, next: 'start the Docker engine (sudo systemctl start docker, or open Docker Desktop), or point DOCKER_HOST, settings.yaml docker.host or the docker context at it' };
+}
+
+/**
+ * An engine reached over SSH runs on another machine: a bind mount names a path there, not this
+ * machine's project folder, and would mount an empty or wrong directory. Refused before anything
+ * is created, with where to run instead. (A TCP engine may be a VM that shares folders, as Docker
+ * Desktop's does: it is trusted to, and the mount fails loudly when it does not.)
+ */
+export function workspaceUnreachable(address: EngineAddress, where: string, workspace: string): { what: string; next: string } | undefined {
+  if (address.kind !== 'ssh') return undefined;
+  return {
+    what: `${where} runs on ${address.host}, which cannot see ${workspace} on this machine, so the agent's workspace cannot be mounted`,
+    next: `open the folder on ${address.host} with VS Code Remote - SSH (Clawker then runs there, next to its engine), or use a Docker engine on this machine`,
+  };
 }

@@ -36,12 +36,12 @@ import {
 import type { NormalizedRule } from '../../core/firewall/rule';
 import { agentUserFor } from '../../core/agents/agentUser';
 import { describeEngine, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
-import { engineUnreachable, UNREACHABLE_CODES } from '../../core/engine/engineSupport';
+import { engineUnreachable, UNREACHABLE_CODES, workspaceUnreachable } from '../../core/engine/engineSupport';
 import { refreshFromProject } from '../../core/firewall/runtimeRules';
 import { issueSessionCertificate } from '../../core/pki/sessionCertificate';
 import { agentsCgroupParent, cgroupDriverOf } from '../../core/stack/cgroupPaths';
 import type { StackNames } from '../../core/stack/stackNames';
-import { hostProxyToken } from '../../hostproxy/token';
+import { agentToken } from '../../hostproxy/token';
 import { loadOrCreateCa } from '../caStore';
 import { packArchive } from './archive';
 import { reloadFromHost } from '../stackInputs';
@@ -291,6 +291,8 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
     }
   };
   specOf('check', { enabled: true, corednsIp: '0.0.0.0', cgroupParent: '/' }, 'http://0.0.0.0', []);
+  const unreachable = rt.engine ? workspaceUnreachable(rt.engine.address, describeEngine(rt.engine), o.workspace) : undefined;
+  if (unreachable) throw new AgentLifecycleError(unreachable.what, 'docker', unreachable.next, 'invalid');
   // What the engine is decides the agent user's ids (the host user's on a local Linux engine).
   let engine: EngineReport;
   try {
@@ -344,7 +346,7 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
     try {
       const proxy = await ensureHostProxy({ dataDir: rt.dataDir, listenAddress: gateway, port: HOST_PROXY_PORT, stackPrefix: rt.names.prefix, onProgress: progress, ...(rt.engine ? { engine: rt.engine } : {}) });
       hostProxyUrl = proxy.url;
-      token = hostProxyToken(await loadOrCreateHostProxySecret(rt.dataDir), name);
+      token = agentToken(await loadOrCreateHostProxySecret(rt.dataDir), name);
     } catch (e) {
       throw new AgentLifecycleError(e instanceof Error ? e.message : String(e), 'host proxy', next);
     }
