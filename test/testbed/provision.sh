@@ -12,6 +12,8 @@
 #   5. a check that containers land in their own cgroup v2 (what the eBPF hooks attach to)
 #   6. the local base image clawker-testbed/debian:bookworm (images/base/import-debian.sh)
 #   7. code-server, via test/testbed/code-server.sh when that script exists
+#   8. the journey user: a normal user with UID 1000 (the machine's own when it has one, else
+#      clawker-user), in the docker group, without sudo; the non-root suites run as it
 #
 # Environment:
 #   CLAWKER_TESTBED_DIR      state and caches, outside the repository (default /var/cache/clawker-testbed)
@@ -199,5 +201,25 @@ elif [[ -f "$ROOT/test/testbed/code-server.sh" ]]; then
 else
   step "code-server: test/testbed/code-server.sh not present, skipped"
 fi
+
+# ---------------------------------------------------------------------------------------------
+# 8. the journey user: UID 1000, in the docker group, no sudo
+# ---------------------------------------------------------------------------------------------
+JOURNEY_UID=1000
+journey_user="$(getent passwd "$JOURNEY_UID" | cut -d: -f1 || true)"
+if [[ -z "$journey_user" ]]; then
+  getent group "$JOURNEY_UID" >/dev/null || groupadd --gid "$JOURNEY_UID" clawker-user
+  useradd --uid "$JOURNEY_UID" --gid "$JOURNEY_UID" --create-home --shell /bin/bash clawker-user
+  journey_user=clawker-user
+fi
+journey_home="$(getent passwd "$JOURNEY_UID" | cut -d: -f6)"
+[[ -d "$journey_home" ]] || { mkdir -p "$journey_home"; chown "$JOURNEY_UID:$(id -g "$journey_user")" "$journey_home"; }
+id -nG "$journey_user" | tr ' ' '\n' | grep -qx docker || usermod -aG docker "$journey_user"
+if command -v sudo >/dev/null && sudo -n -l -U "$journey_user" 2>/dev/null | grep -q 'may run'; then
+  die "the journey user $journey_user (UID $JOURNEY_UID) may use sudo; the non-root suites need a user who cannot"
+fi
+[[ "$(runuser -u "$journey_user" -- docker version --format '{{.Server.Version}}' 2>/dev/null)" ]] \
+  || die "the journey user $journey_user cannot use Docker (is it in the docker group? $(id "$journey_user"))"
+step "journey user: $journey_user (UID $JOURNEY_UID, $(id -nG "$journey_user")), home $journey_home, no sudo"
 
 step "test bed ready (state: $STATE_DIR)"
