@@ -14,7 +14,7 @@ import type { Status } from '../../src/core/stack/controlPlaneApi';
 import { stackNames } from '../../src/core/stack/stackNames';
 import { ensureEnvoyStandinImage } from './internet';
 import { ensureStackImages } from './stackImages';
-import { BPFFS_DIR, CLI_BUNDLE, readControlPlaneFile, removeCgroupDirs, removeStackVolumes, requireTestbed, ROOT, run, runOk, testStackEnv } from './testbed';
+import { BASE_IMAGE, BPFFS_DIR, CLI_BUNDLE, readControlPlaneFile, removeCgroupDirs, removeStackVolumes, requireTestbed, ROOT, run, runOk, testStackEnv } from './testbed';
 
 const JOURNEY_UID = 1000;
 const names = stackNames(`clawker-e2e-user-${process.pid}`);
@@ -22,6 +22,8 @@ const pinDir = join(BPFFS_DIR, names.prefix);
 // The user's own folder; the data dir inside it does not exist until the CLI makes it.
 const home = mkdtempSync(join(tmpdir(), 'clawker-e2e-user-'));
 const dataDir = join(home, 'data');
+const project = join(home, 'project');
+const AGENT_IMAGE = `clawker-e2e/agent-user:${process.pid}`;
 let user = '';
 let images: { coredns: string; controlplane: string; envoy: string };
 
@@ -36,12 +38,16 @@ function asUser(args: readonly string[], timeoutMs = 180_000): Promise<AsUser> {
   const env = {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     HOME: home,
+    // What this machine's users have in their environment to reach the network (its CA bundle, a proxy).
+    ...Object.fromEntries(['NODE_EXTRA_CA_CERTS', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
     ...testStackEnv({ dataDir, stack: names.prefix, pinDir, settings: join(home, 'settings.yaml'), images }),
     CLAWKER_DRAIN_AFTER_MS: '600000',
+    CLAWKER_BASE_IMAGE: BASE_IMAGE,
+    CLAWKER_AGENT_IMAGE: AGENT_IMAGE,
   };
   const argv = ['-u', user, '--', '/usr/bin/env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI_BUNDLE, ...args];
   return new Promise((resolve) =>
-    execFile('runuser', argv, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+    execFile('runuser', argv, { cwd: project, timeout: timeoutMs, maxBuffer: 16 << 20 }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr })),
   );
 }
 
@@ -74,13 +80,21 @@ describe(`the firewall as a user in the docker group (UID ${JOURNEY_UID}, no roo
     const groups = (await runOk('id', ['-nG', user])).trim().split(/\s+/);
     assert.ok(groups.includes('docker'), `the journey user ${user} is in the docker group (provision.sh adds it): ${groups.join(' ')}`);
     chownSync(home, JOURNEY_UID, JOURNEY_UID);
+    // The user's project, made by the user.
+    await runOk('runuser', ['-u', user, '--', 'mkdir', '-m', '0755', project]);
+    await runOk('runuser', ['-u', user, '--', 'sh', '-c', `printf 'name: e2e-user\\n' > ${project}/.clawker.yaml`]);
     await runOk('node', [join(ROOT, 'scripts', 'build.mjs')], 120_000);
     const [stack, envoy] = await Promise.all([ensureStackImages(), ensureEnvoyStandinImage()]);
     images = { ...stack, envoy };
   });
 
   after(async () => {
-    if (images) await asUser(['firewall', 'down']);
+    if (images) {
+      await asUser(['rm', '--force', '--agent', 'dev']);
+      await asUser(['firewall', 'down']);
+    }
+    await run('docker', ['rm', '-f', `${names.prefix}.e2e-user.dev`]);
+    for (const tag of (await run('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}', 'clawker-e2e/agent-user'])).stdout.split('\n').filter((t) => t.includes(String(process.pid)))) await run('docker', ['rmi', '-f', tag]);
     for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
     await run('docker', ['network', 'rm', names.network]);
     await removeStackVolumes(names);
@@ -120,6 +134,20 @@ describe(`the firewall as a user in the docker group (UID ${JOURNEY_UID}, no roo
     const list = await asUserOk('firewall', 'list', '--json');
     assert.match(list.stdout, /user-added\.test/);
     assert.deepEqual(owners(dataDir).filter((o) => o.uid !== JOURNEY_UID), []);
+  });
+
+  test("run: the agent runs as the user's UID, and what it writes in the project is the user's", { timeout: 900_000 }, async () => {
+    const r = await asUser(['run', '-d', '--agent', 'dev', '--', 'sh', '-c', 'id -u > /workspace/agent-uid; echo made > /workspace/made-by-agent; exec sleep 100000'], 900_000);
+    assert.equal(r.code, 0, `clawker run as ${user} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+    const made = join(project, 'made-by-agent');
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !owners(project).some((o) => o.path === made)) await new Promise((res) => setTimeout(res, 250));
+    const files = owners(project);
+    assert.ok(files.some((o) => o.path === made), `the agent wrote ${made}: ${JSON.stringify(files)}`);
+    assert.deepEqual(files.filter((o) => o.uid !== JOURNEY_UID), [], 'every file the agent made is the user\'s on the host');
+    const uid = (await runOk('runuser', ['-u', user, '--', 'cat', join(project, 'agent-uid')])).trim();
+    assert.equal(uid, String(JOURNEY_UID), "the agent's command runs with the user's UID");
+    await asUserOk('rm', '--force', '--agent', 'dev');
   });
 
   test('firewall down stops the stack', async () => {
