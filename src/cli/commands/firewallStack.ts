@@ -11,7 +11,7 @@ import { loadSettings } from '../../core/config/load';
 import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/settingsSchema';
 import { formatSeconds, parseDuration } from '../../core/duration';
 import { describeEngine, EngineConfigError, type ResolvedEngine } from '../../core/engine/engineResolution';
-import { engineUnreachable, UNREACHABLE_CODES } from '../../core/engine/engineSupport';
+import { unreachableAdvice } from '../../core/engine/engineSupport';
 import { type EgressEvent, formatEgressEvent } from '../../core/events/egressEvent';
 import type { AgentResult, AgentStatus, Status } from '../../core/stack/controlPlaneApi';
 import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
@@ -148,10 +148,8 @@ async function guarded(action: () => Promise<void>): Promise<void> {
       err(`clawker: ${e.message}\n  next: ${e.next}`);
       process.exitCode = 2;
     } else {
-      const message = e instanceof Error ? e.message : String(e);
-      const code = (e as NodeJS.ErrnoException).code ?? '';
-      const unreachable = engineInUse && (code === 'EACCES' || UNREACHABLE_CODES.has(code)) ? engineUnreachable(describeEngine(engineInUse), code, { env: process.env }) : undefined;
-      err(unreachable ? `clawker: ${unreachable.what}\n  next: ${unreachable.next}` : `clawker: ${message}`);
+      const unreachable = engineInUse ? unreachableAdvice(e, describeEngine(engineInUse), { env: process.env }) : undefined;
+      err(unreachable ? `clawker: ${unreachable.what}\n  next: ${unreachable.next}` : `clawker: ${e instanceof Error ? e.message : String(e)}`);
       process.exitCode = 2;
     }
   }

@@ -101,6 +101,17 @@ export function engineUnreachable(where: string, code: string, h: Pick<HostFacts
 }
 
 /**
+ * When `e` says no engine answered (or one refused us): the message and next step naming `where`;
+ * undefined for any other error. Node gives the code on the error, dockerode sometimes only in the
+ * message (`connect ENOENT /var/run/docker.sock`).
+ */
+export function unreachableAdvice(e: unknown, where: string, h: Pick<HostFacts, 'env' | 'remoteName'>): { what: string; next: string } | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code ?? /connect (ENOENT|ECONNREFUSED)/.exec(e instanceof Error ? e.message : String(e))?.[1];
+  if (code === undefined || (code !== 'EACCES' && !UNREACHABLE_CODES.has(code))) return undefined;
+  return engineUnreachable(where, code, h);
+}
+
+/**
  * An engine reached over SSH runs on another machine: a bind mount names a path there, not this
  * machine's project folder, and would mount an empty or wrong directory. Refused before anything
  * is created, with where to run instead. (A TCP engine may be a VM that shares folders, as Docker

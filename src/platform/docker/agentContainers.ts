@@ -36,7 +36,7 @@ import {
 import type { NormalizedRule } from '../../core/firewall/rule';
 import { agentUserFor } from '../../core/agents/agentUser';
 import { describeEngine, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
-import { engineUnreachable, UNREACHABLE_CODES, workspaceUnreachable } from '../../core/engine/engineSupport';
+import { unreachableAdvice, workspaceUnreachable } from '../../core/engine/engineSupport';
 import { refreshFromProject } from '../../core/firewall/runtimeRules';
 import { issueSessionCertificate } from '../../core/pki/sessionCertificate';
 import { agentsCgroupParent, cgroupDriverOf } from '../../core/stack/cgroupPaths';
@@ -218,12 +218,12 @@ async function syncProjectRules(rt: AgentRuntime, rules: readonly NormalizedRule
 }
 
 /** Brings the firewall stack up (idempotent); failures name the stack's own next step. */
-async function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRule[] | undefined) {
+async function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRule[] | undefined, engineReport?: EngineReport) {
   const progress = progressOf(rt);
   const changed = projectRules ? await syncProjectRules(rt, projectRules) : false;
   let status;
   try {
-    status = await stackUp(rt.docker, { ...rt.stack, dataDir: rt.dataDir, names: rt.names, progress, ...(rt.engine ? { engine: rt.engine } : {}) });
+    status = await stackUp(rt.docker, { ...rt.stack, dataDir: rt.dataDir, names: rt.names, progress, ...(engineReport ? { engineReport } : {}), ...(rt.engine ? { engine: rt.engine } : {}) });
   } catch (e) {
     if (e instanceof StackError) throw new AgentLifecycleError(`the firewall stack did not come up: ${e.message}`, 'firewall', e.next);
     throw e;
@@ -306,7 +306,7 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
   let firewall: AgentFirewall;
   let gateway: string | undefined;
   if (rt.firewallEnabled) {
-    const status = await firewallUp(rt, o.projectRules);
+    const status = await firewallUp(rt, o.projectRules, engine);
     const network = await ensureFirewallNetwork(rt.docker, rt.names.network);
     gateway = network.gateway;
     const driver = cgroupDriverOf(engine.cgroupDriver);
@@ -593,8 +593,6 @@ const hostUserIds = (): { uid: number; gid: number } | undefined => (process.get
 /** Docker cannot be reached: what to do, naming the engine tried, or undefined for any other error. */
 export function dockerUnreachable(e: unknown, engine: ResolvedEngine, env: NodeJS.ProcessEnv = process.env): AgentLifecycleError | undefined {
   if (e instanceof EngineUnsupportedError) return new AgentLifecycleError(e.message, 'docker', e.next);
-  const code = (e as NodeJS.ErrnoException).code ?? /connect (ENOENT|ECONNREFUSED)/.exec(e instanceof Error ? e.message : String(e))?.[1];
-  if (code === undefined || (code !== 'EACCES' && !UNREACHABLE_CODES.has(code))) return undefined;
-  const { what, next } = engineUnreachable(describeEngine(engine), code, { env });
-  return new AgentLifecycleError(what, 'docker', next);
+  const advice = unreachableAdvice(e, describeEngine(engine), { env });
+  return advice && new AgentLifecycleError(advice.what, 'docker', advice.next);
 }

@@ -20,7 +20,7 @@ import { type ControlPlaneClient, ControlPlaneNotRunning } from '../controlPlane
 import { controlPlaneOf } from './controlPlaneAccess';
 import { engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { demuxLogFrames, imageExists, inspectContainer, isNotFound } from './containers';
-import { checkEngine, EngineUnsupportedError } from './engineCheck';
+import { checkEngine, type EngineReport, EngineUnsupportedError } from './engineCheck';
 import { ensureFirewallNetwork } from './firewallNetwork';
 
 export interface StackOptions {
@@ -33,6 +33,8 @@ export interface StackOptions {
   readonly pinDir: string;
   /** The engine as the CLI resolved it: checked before anything starts; its socket is mounted into the control plane. */
   readonly engine?: ResolvedEngine;
+  /** What checkEngine found, when the caller already asked (`run`): not asked again. */
+  readonly engineReport?: EngineReport;
   /** Extra CLAWKER_* variables for the control plane (tests: timings). */
   readonly env?: Readonly<Record<string, string>>;
   readonly progress: (message: string) => void;
@@ -64,7 +66,7 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
   const client = controlPlaneOf(docker, o.names, 5000);
   let report;
   try {
-    report = await checkEngine(docker, o.engine);
+    report = o.engineReport ?? (await checkEngine(docker, o.engine));
   } catch (e) {
     if (e instanceof EngineUnsupportedError) throw new StackError(e.message, e.next);
     throw e;
