@@ -5,13 +5,13 @@
  * the last good copy the running firewall was rendered from.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { checkState } from '../core/firewall/runtimeRules';
 import { readCertificateAuthority } from '../core/pki/authority';
 import { readP256PrivateKey } from '../core/pki/keys';
 import type { StackInputs } from '../core/stack/controlPlaneApi';
+import { stackLayout } from '../core/stack/stackLayout';
 import { writeFileAtomic } from '../platform/files';
-import { CA_CERTIFICATE_FILE, CA_KEY_FILE, LEAF_KEY_FILE } from '../platform/caStore';
+import { caFiles } from '../platform/caStore';
 import { RuleStore } from '../platform/ruleStore';
 
 export class StackInputsError extends Error {
@@ -54,13 +54,13 @@ export function checkStackInputs(inputs: StackInputs): void {
 export function adoptStackInputs(dataDir: string, inputs: StackInputs): string[] {
   checkStackInputs(inputs);
   const store = new RuleStore(dataDir);
-  const caDir = join(store.dir, 'ca');
-  mkdirSync(caDir, { recursive: true, mode: 0o700 });
+  const ca = caFiles(stackLayout(dataDir).caDir);
+  mkdirSync(ca.directory, { recursive: true, mode: 0o700 });
   const files: [string, string, number][] = [
     // Key files before the certificate: a reader in between sees a mismatch and reads again (caStore).
-    [join(caDir, LEAF_KEY_FILE), inputs.ca.leafKey, 0o600],
-    [join(caDir, CA_KEY_FILE), inputs.ca.key, 0o600],
-    [join(caDir, CA_CERTIFICATE_FILE), inputs.ca.certificate, 0o644],
+    [ca.leafKey, inputs.ca.leafKey, 0o600],
+    [ca.key, inputs.ca.key, 0o600],
+    [ca.certificate, inputs.ca.certificate, 0o644],
     [store.file, inputs.rules, 0o600],
   ];
   const changed: string[] = [];

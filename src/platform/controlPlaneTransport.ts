@@ -82,6 +82,7 @@ class ExecStream extends Duplex {
   private pending: Buffer = Buffer.alloc(0);
   private stderr = '';
   private gotData = false;
+  private ending = false;
 
   constructor(
     private readonly raw: Duplex,
@@ -108,25 +109,22 @@ class ExecStream extends Duplex {
       if (type === 1) {
         this.gotData = true;
         if (!this.push(payload)) this.raw.pause(); // resumed by _read
-
       } else if (type === 2 && this.stderr.length < 4096) this.stderr += payload.toString('utf8');
     }
   }
 
-  private ended = (() => {
-    let once = false;
-    return async (): Promise<void> => {
-      if (once) return;
-      once = true;
-      // The relay found nothing listening: the API is not up (yet), not a broken connection.
-      if (!this.gotData) {
-        const code = await this.exitCode().catch(() => undefined);
-        if (code === RELAY_NOT_LISTENING) return void this.destroy(new ControlPlaneUnreachable(this.description, 'its API is not listening'));
-        if (this.stderr.trim()) return void this.destroy(new Error(`${this.description}: ${this.stderr.trim()}`));
-      }
-      this.push(null);
-    };
-  })();
+  /** The exec session's end ('end' or 'close', whichever comes first), handled once. */
+  private async ended(): Promise<void> {
+    if (this.ending) return;
+    this.ending = true;
+    // The relay found nothing listening: the API is not up (yet), not a broken connection.
+    if (!this.gotData) {
+      const code = await this.exitCode().catch(() => undefined);
+      if (code === RELAY_NOT_LISTENING) return void this.destroy(new ControlPlaneUnreachable(this.description, 'its API is not listening'));
+      if (this.stderr.trim()) return void this.destroy(new Error(`${this.description}: ${this.stderr.trim()}`));
+    }
+    this.push(null);
+  }
 
   override _read(): void {
     this.raw.resume();
