@@ -57,18 +57,20 @@ export class AgentDirectory implements AgentLookup {
     this.now = options.now ?? Date.now;
   }
 
-  async lookup(address: string): Promise<AgentIdentity | undefined> {
+  lookup(address: string): Promise<AgentIdentity | undefined> {
     const key = normalizeAddress(address);
-    if (key === '') return undefined;
-    const age = this.now() - this.listedAt;
-    if (age > this.ttlMs || (!this.byAddress.has(key) && age >= this.minRefreshMs)) await this.refresh();
-    return this.byAddress.get(key);
+    return key === '' ? Promise.resolve(undefined) : this.find(key, () => this.byAddress);
   }
 
-  async lookupName(name: string): Promise<AgentIdentity | undefined> {
+  lookupName(name: string): Promise<AgentIdentity | undefined> {
+    return this.find(name, () => this.byName);
+  }
+
+  /** `key` in the index of the current listing: listed again when stale, or on a miss past minRefreshMs. */
+  private async find(key: string, index: () => ReadonlyMap<string, AgentIdentity>): Promise<AgentIdentity | undefined> {
     const age = this.now() - this.listedAt;
-    if (age > this.ttlMs || (!this.byName.has(name) && age >= this.minRefreshMs)) await this.refresh();
-    return this.byName.get(name);
+    if (age > this.ttlMs || (!index().has(key) && age >= this.minRefreshMs)) await this.refresh();
+    return index().get(key);
   }
 
   private refresh(): Promise<void> {

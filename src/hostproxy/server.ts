@@ -120,18 +120,15 @@ export function createHostProxyServer(deps: HostProxyDeps): Server {
   async function authenticate(req: IncomingMessage, source: string): Promise<AgentIdentity> {
     const presented = req.headers[HOST_PROXY_TOKEN_HEADER];
     const named = parseAgentToken(presented);
-    if (named) return authenticateNamed(named, source);
-    let agent: AgentIdentity | undefined;
-    try {
-      agent = await deps.agents.lookup(source);
-    } catch {
-      log(`503 from ${source}: cannot list agent containers in Docker`);
-      throw new HttpError(503, 'agent lookup failed');
+    if (named) {
+      // The proof first (no Docker call for a forged token), then the container it names must be a running agent.
+      if (!tokensEqual(named.proof, expectedToken(named.name))) {
+        log(`403 from ${source}: wrong token`);
+        throw new HttpError(403, 'wrong token');
+      }
+      return runningAgent(() => deps.agents.lookupName(named.name), source, `${named.name} is not a running agent container`);
     }
-    if (!agent) {
-      log(`403 from ${source}: not an agent container`);
-      throw new HttpError(403, 'not an agent container');
-    }
+    const agent = await runningAgent(() => deps.agents.lookup(source), source, 'not an agent container');
     if (!tokensEqual(presented, expectedToken(agent.name))) {
       log(`403 from ${source}: ${presented === undefined ? 'missing' : 'wrong'} token`);
       throw new HttpError(403, presented === undefined ? 'missing token' : 'wrong token');
@@ -139,21 +136,17 @@ export function createHostProxyServer(deps: HostProxyDeps): Server {
     return agent;
   }
 
-  /** The proof first (no Docker call for a forged token), then the container it names must be a running agent. */
-  async function authenticateNamed(named: { name: string; proof: string }, source: string): Promise<AgentIdentity> {
-    if (!tokensEqual(named.proof, expectedToken(named.name))) {
-      log(`403 from ${source}: wrong token`);
-      throw new HttpError(403, 'wrong token');
-    }
+  /** The agent `find` finds in Docker: 503 when Docker cannot say, 403 (logging `notFound`) when it is none. */
+  async function runningAgent(find: () => Promise<AgentIdentity | undefined>, source: string, notFound: string): Promise<AgentIdentity> {
     let agent: AgentIdentity | undefined;
     try {
-      agent = await deps.agents.lookupName(named.name);
+      agent = await find();
     } catch {
       log(`503 from ${source}: cannot list agent containers in Docker`);
       throw new HttpError(503, 'agent lookup failed');
     }
     if (!agent) {
-      log(`403 from ${source}: ${named.name} is not a running agent container`);
+      log(`403 from ${source}: ${notFound}`);
       throw new HttpError(403, 'not an agent container');
     }
     return agent;
