@@ -17,9 +17,9 @@ export const MUTATE = [
   'src/agentd/**/*.ts',
   // The control plane's enrollment (the agents' cgroup guard; enroll, start the command, unenroll)
   // and its shutdown (`down`); the rest of the daemon is wiring exercised by the e2e suites.
-  'src/controlplane/controlPlane.ts:184-194',
-  'src/controlplane/controlPlane.ts:395-478',
-  'src/controlplane/controlPlane.ts:644-662',
+  'src/controlplane/controlPlane.ts:185-195',
+  'src/controlplane/controlPlane.ts:398-481',
+  'src/controlplane/controlPlane.ts:647-665',
 ];
 
 export const TEST_FILES = [
