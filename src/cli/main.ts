@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { registerAgentCommands } from './commands/agents';
 import { registerFirewallCommands } from './commands/firewall';
+import { registerHostProxyCommands } from './commands/hostProxy';
 import { registerValidateCommand } from './commands/validate';
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerValidateCommand(program);
   registerFirewallCommands(program);
   registerAgentCommands(program);
+  registerHostProxyCommands(program);
   return program;
 }
 

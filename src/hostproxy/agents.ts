@@ -66,6 +66,12 @@ export class AgentDirectory implements AgentLookup {
     return this.find(name, () => this.byName);
   }
 
+  /** How many of the stack's agents run now (a fresh listing; it also refreshes the lookups). */
+  async runningCount(): Promise<number> {
+    await this.refresh();
+    return this.byName.size;
+  }
+
   /** `key` in the index of the current listing: listed again when stale, or on a miss past minRefreshMs. */
   private async find(key: string, index: () => ReadonlyMap<string, AgentIdentity>): Promise<AgentIdentity | undefined> {
     const age = this.now() - this.listedAt;

@@ -17,6 +17,7 @@ import { urlOpener, type UrlOpener } from './browser';
 import { HOST_PROXY_LOG_FILE, HOST_PROXY_LOG_MAX_BYTES, HOST_PROXY_PID_FILE, type HostProxyPidFile } from './constants';
 import { type HostProxyConfig, readConfig } from './daemonConfig';
 import { gitCredentialRunner, type GitCredentialRunner } from './gitCredential';
+import { DEFAULT_IDLE_POLICY, idleStart, idleStep } from './idleExit';
 import { formatLine, type LogLine, stdoutLog } from './log';
 import { hostProxyDir, readHostProxySecret } from './secret';
 import { createHostProxyServer } from './server';
@@ -40,6 +41,7 @@ export interface HostProxyDaemonDeps {
   readonly git: GitCredentialRunner;
   readonly openUrl: UrlOpener;
   readonly setTimeout: (callback: () => void, ms: number) => { unref(): unknown };
+  readonly now: () => number;
 }
 
 /** The daemon's log on `fd` (default stdout), rotated at `logPath` past HOST_PROXY_LOG_MAX_BYTES. */
@@ -56,6 +58,7 @@ export function nodeHostProxyDeps(): HostProxyDaemonDeps {
     git: gitCredentialRunner(),
     openUrl: urlOpener(),
     setTimeout,
+    now: Date.now,
   };
 }
 
@@ -73,9 +76,10 @@ export async function startHostProxy(config: HostProxyConfig, deps: HostProxyDae
   const log = deps.openLog(join(dir, HOST_PROXY_LOG_FILE));
   const secret = deps.readSecret(config.dataDir);
   const network = stackNames(config.stackPrefix).network;
+  const agents = new AgentDirectory(deps.docker(config.dockerHost), { network, stackPrefix: config.stackPrefix });
   const server = createHostProxyServer({
     secret,
-    agents: new AgentDirectory(deps.docker(config.dockerHost), { network, stackPrefix: config.stackPrefix }),
+    agents,
     git: deps.git,
     openUrl: deps.openUrl,
     log,
@@ -107,7 +111,28 @@ export async function startHostProxy(config: HostProxyConfig, deps: HostProxyDae
     server.closeAllConnections();
     deps.setTimeout(() => deps.process.exit(0), 2_000).unref();
   };
+  if (config.idlePollMs > 0) watchIdle(agents, config, deps, stop);
   return { server, pidPath, stop };
+}
+
+/** Asks Docker every idlePollMs how many agents run, and stops the daemon when idleExit says so. */
+function watchIdle(agents: AgentDirectory, config: HostProxyConfig, deps: HostProxyDaemonDeps, stop: (why: string) => void): void {
+  const policy = { ...DEFAULT_IDLE_POLICY, graceMs: config.idleGraceMs };
+  let state = idleStart(deps.now());
+  const tick = async (): Promise<void> => {
+    const seen = await agents.runningCount().then(
+      (running) => ({ running }),
+      (e: unknown) => ({ error: e instanceof Error ? e.message : String(e) }),
+    );
+    const step = idleStep(state, seen, deps.now(), policy);
+    if ('exit' in step) {
+      stop(step.exit);
+      return;
+    }
+    state = step.state;
+    deps.setTimeout(() => void tick(), config.idlePollMs).unref();
+  };
+  deps.setTimeout(() => void tick(), config.idlePollMs).unref();
 }
 
 /** `node hostproxy.js --data-dir …`: the daemon's own arguments, after node's and the script's path. */

@@ -2,16 +2,19 @@
  * The host proxy daemon's settings, from its argv and environment. Pure: throws on anything invalid.
  *
  *   --data-dir DIR --listen GATEWAY_IP [--port 18374] [--stack-prefix clawker] [--docker-host ADDRESS]
+ *   [--idle-grace-ms 60000] [--idle-poll-ms 30000]
  *
  * Each option may instead come from the environment (an option wins): CLAWKER_HOSTPROXY_DATA_DIR,
  * CLAWKER_HOSTPROXY_LISTEN, CLAWKER_HOSTPROXY_PORT, CLAWKER_HOSTPROXY_STACK_PREFIX, DOCKER_HOST
- * (the engine the CLI resolved; TLS files from DOCKER_CERT_PATH; without one, the platform default).
+ * (the engine the CLI resolved; TLS files from DOCKER_CERT_PATH; without one, the platform default),
+ * CLAWKER_HOSTPROXY_IDLE_GRACE_MS, CLAWKER_HOSTPROXY_IDLE_POLL_MS (0: never exit when idle).
  */
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { HOST_PROXY_PORT } from '../core/agents/agentContract';
 import { parseEngineAddress } from '../core/engine/engineAddress';
 import { DEFAULT_STACK_PREFIX, stackNames } from '../core/stack/stackNames';
+import { DEFAULT_IDLE_POLICY, DEFAULT_IDLE_POLL_MS } from './idleExit';
 
 export interface HostProxyConfig {
   readonly dataDir: string;
@@ -20,6 +23,17 @@ export interface HostProxyConfig {
   readonly stackPrefix: string;
   /** The Docker engine's address (`unix:///…`, `tcp://…`, `ssh://…`); undefined: the platform default. */
   readonly dockerHost: string | undefined;
+  /** Exit after this long with no running agent of the stack (see idleExit.ts). */
+  readonly idleGraceMs: number;
+  /** How often Docker is asked; 0: never (the daemon runs until stopped). */
+  readonly idlePollMs: number;
+}
+
+/** A whole number of milliseconds, 0 … one day. */
+function milliseconds(name: string, text: string): number {
+  const ms = Number(text);
+  if (!/^[0-9]{1,8}$/.test(text) || ms > 86_400_000) throw new Error(`${name} must be a number of milliseconds (0 to 86400000)`);
+  return ms;
 }
 
 export function readConfig(argv: string[], env: Readonly<Record<string, string | undefined>>): HostProxyConfig {
@@ -31,6 +45,8 @@ export function readConfig(argv: string[], env: Readonly<Record<string, string |
       port: { type: 'string' },
       'stack-prefix': { type: 'string' },
       'docker-host': { type: 'string' },
+      'idle-grace-ms': { type: 'string' },
+      'idle-poll-ms': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -49,5 +65,7 @@ export function readConfig(argv: string[], env: Readonly<Record<string, string |
     const address = parseEngineAddress(dockerHost, env.DOCKER_TLS_VERIFY === '1');
     if ('error' in address) throw new Error(`--docker-host: ${address.error}`);
   }
-  return { dataDir, listenAddress, port, stackPrefix, dockerHost };
+  const idleGraceMs = milliseconds('--idle-grace-ms', values['idle-grace-ms'] ?? env.CLAWKER_HOSTPROXY_IDLE_GRACE_MS ?? String(DEFAULT_IDLE_POLICY.graceMs));
+  const idlePollMs = milliseconds('--idle-poll-ms', values['idle-poll-ms'] ?? env.CLAWKER_HOSTPROXY_IDLE_POLL_MS ?? String(DEFAULT_IDLE_POLL_MS));
+  return { dataDir, listenAddress, port, stackPrefix, dockerHost, idleGraceMs, idlePollMs };
 }

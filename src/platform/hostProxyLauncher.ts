@@ -145,7 +145,7 @@ const pidAlive = (pid: number): boolean => {
 };
 
 /** The daemon recorded in the pid file, if it is alive and answers health with its pid. */
-async function runningDaemon(dataDir: string): Promise<HostProxyPidFile | undefined> {
+export async function runningHostProxy(dataDir: string): Promise<HostProxyPidFile | undefined> {
   const rec = readHostProxyPidFile(dataDir);
   if (!rec || !pidAlive(rec.pid)) return undefined;
   return (await hostProxyHealth(hostProxyUrl(rec.listenAddress, rec.port))) === rec.pid ? rec : undefined;
@@ -276,7 +276,7 @@ export async function ensureHostProxy(o: EnsureHostProxyOptions): Promise<{ url:
   return withFileLock(
     join(dir, 'launch.lock'),
     async () => {
-      const running = await runningDaemon(o.dataDir);
+      const running = await runningHostProxy(o.dataDir);
       if (running && running.listenAddress === o.listenAddress && running.port === port && running.stackPrefix === o.stackPrefix) {
         return { url, pid: running.pid, started: false };
       }
@@ -284,6 +284,14 @@ export async function ensureHostProxy(o: EnsureHostProxyOptions): Promise<{ url:
         progress(`host proxy: restarting (was on ${hostProxyUrl(running.listenAddress, running.port)})`);
       }
       await stopUnlocked(o.dataDir);
+      // Another data dir's host proxy (another user, a stack left running) holds the address: say so
+      // instead of a bare EADDRINUSE from the daemon's log.
+      const squatter = await hostProxyHealth(url, 1_000);
+      if (squatter !== undefined) {
+        throw new Error(
+          `host proxy: ${url} is already served by another Clawker host proxy (pid ${squatter}), started with another data dir; stop it with \`clawker host-proxy stop\` and that CLAWKER_DATA_DIR, or kill ${squatter}`,
+        );
+      }
 
       const logPath = join(dir, HOST_PROXY_LOG_FILE);
       rotateHostProxyLog(logPath);

@@ -249,3 +249,29 @@ test('the daemon log holds outcomes, never a password, token or full URL; stop e
   assert.match(readFileSync(logPath, 'utf8'), /SIGTERM: stopping/);
   assert.equal(await stopHostProxy(dataDir), false);
 });
+
+test("another data dir's daemon on the address is named, not a bare EADDRINUSE; a daemon outlives no agent by more than its grace", { timeout: 60_000 }, async () => {
+  const otherDir = join(work, 'other-data');
+  await loadOrCreateHostProxySecret(otherDir);
+  const other = await withEnv({ CLAWKER_HOSTPROXY_IDLE_POLL_MS: '200', CLAWKER_HOSTPROXY_IDLE_GRACE_MS: '1500' }, () =>
+    ensureHostProxy({ dataDir: otherDir, listenAddress: gateway, stackPrefix: PREFIX }),
+  );
+  try {
+    await assert.rejects(ensureHostProxy({ dataDir, listenAddress: gateway, stackPrefix: PREFIX }), {
+      message: `host proxy: http://${gateway}:${HOST_PROXY_PORT} is already served by another Clawker host proxy (pid ${other.pid}), started with another data dir; stop it with \`clawker host-proxy stop\` and that CLAWKER_DATA_DIR, or kill ${other.pid}`,
+    });
+    // The stack's agents run: the daemon stays past its grace.
+    await sleep(2_500);
+    assert.equal(pidAlive(other.pid), true, 'agents run: the daemon stays');
+    // The last agents stop: it ends by itself within the grace and a poll or two.
+    await runOk('docker', ['stop', '-t', '0', agentA, agentB]);
+    const stoppedAt = Date.now();
+    while (pidAlive(other.pid) && Date.now() - stoppedAt < 15_000) await sleep(100);
+    assert.equal(pidAlive(other.pid), false, 'no agent for the grace: the daemon exited');
+    assert.ok(Date.now() - stoppedAt >= 1_300, `not before its grace (${Date.now() - stoppedAt} ms)`);
+    assert.equal(readHostProxyPidFile(otherDir), undefined, 'and removed its pid file');
+    assert.match(readFileSync(join(hostProxyDir(otherDir), 'hostproxy.log'), 'utf8'), /no agent of the stack has run for [12] s: stopping/);
+  } finally {
+    await stopHostProxy(otherDir).catch(() => undefined);
+  }
+});

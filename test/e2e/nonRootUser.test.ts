@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chownSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Status } from '../../src/core/stack/controlPlaneApi';
 import { stackNames } from '../../src/core/stack/stackNames';
+import { stopHostProxy } from '../../src/platform/hostProxyLauncher';
 import { ensureEnvoyStandinImage } from './internet';
 import { ensureStackImages } from './stackImages';
 import { BASE_IMAGE, BPFFS_DIR, CLI_BUNDLE, readControlPlaneFile, removeCgroupDirs, removeStackVolumes, requireTestbed, ROOT, run, runOk, testStackEnv } from './testbed';
@@ -93,6 +94,7 @@ describe(`the firewall as a user in the docker group (UID ${JOURNEY_UID}, no roo
       await asUser(['rm', '--force', '--agent', 'dev']);
       await asUser(['firewall', 'down']);
     }
+    await stopHostProxy(dataDir).catch(() => false); // a failed step may leave it holding the gateway address
     await run('docker', ['rm', '-f', `${names.prefix}.e2e-user.dev`]);
     for (const tag of (await run('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}', 'clawker-e2e/agent-user'])).stdout.split('\n').filter((t) => t.includes(String(process.pid)))) await run('docker', ['rmi', '-f', tag]);
     for (const n of [names.controlplane, names.envoy, names.coredns]) await run('docker', ['rm', '-f', n]);
@@ -148,6 +150,18 @@ describe(`the firewall as a user in the docker group (UID ${JOURNEY_UID}, no roo
     const uid = (await runOk('runuser', ['-u', user, '--', 'cat', join(project, 'agent-uid')])).trim();
     assert.equal(uid, String(JOURNEY_UID), "the agent's command runs with the user's UID");
     await asUserOk('rm', '--force', '--agent', 'dev');
+  });
+
+  test("the host proxy run started is the user's process; host-proxy status shows it and host-proxy stop ends it", async () => {
+    const status = JSON.parse((await asUserOk('host-proxy', 'status', '--json')).stdout) as { running: boolean; pid: number; url: string; stack: string; dataDir: string };
+    assert.equal(status.running, true, JSON.stringify(status));
+    assert.equal(status.stack, names.prefix);
+    assert.equal(status.dataDir, dataDir);
+    assert.equal(lstatSync(`/proc/${status.pid}`).uid, JOURNEY_UID, 'the daemon runs as the user');
+    assert.match((await asUserOk('host-proxy', 'stop')).stdout, /^host proxy: stopped$/m);
+    assert.equal(existsSync(`/proc/${status.pid}`), false, 'the daemon is gone');
+    assert.match((await asUserOk('host-proxy', 'status')).stdout, /^host proxy: not running \(data dir /m);
+    assert.match((await asUserOk('host-proxy', 'stop')).stdout, /^host proxy: none was running/m);
   });
 
   test('firewall down stops the stack', async () => {

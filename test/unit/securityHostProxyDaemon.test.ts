@@ -22,6 +22,9 @@ const made: string[] = [];
 after(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 const SECRET = Buffer.alloc(32, 9);
+/** The idle watch off: the tests that are not about it run no timer of it. */
+const NO_IDLE = { idleGraceMs: 60_000, idlePollMs: 0 } as const;
+const IDLE_DEFAULTS = { idleGraceMs: 60_000, idlePollMs: 30_000 } as const;
 
 /** A data directory with a 0600 secret (or another mode) under hostproxy/. */
 function dataDir(secretMode = 0o600): string {
@@ -103,6 +106,7 @@ function fakes(overrides: Partial<HostProxyDaemonDeps> = {}, containers: unknown
       timers.push(timer);
       return { unref: () => (timer.unrefs += 1) };
     },
+    now: Date.now,
     ...overrides,
   };
   return { deps, proc, logs, written, sockets, listed, opened, timers };
@@ -140,7 +144,7 @@ describe('host proxy config', () => {
       ['--data-dir', '/d', '--listen', '172.30.0.1', '--port', '1234', '--stack-prefix', 'test-a', '--docker-host', 'unix:///run/d.sock'],
       {},
     );
-    assert.deepEqual(config, { dataDir: '/d', listenAddress: '172.30.0.1', port: 1234, stackPrefix: 'test-a', dockerHost: 'unix:///run/d.sock' } satisfies HostProxyConfig);
+    assert.deepEqual(config, { dataDir: '/d', listenAddress: '172.30.0.1', port: 1234, stackPrefix: 'test-a', dockerHost: 'unix:///run/d.sock', ...IDLE_DEFAULTS } satisfies HostProxyConfig);
   });
 
   test('every option from the environment', () => {
@@ -151,7 +155,7 @@ describe('host proxy config', () => {
       CLAWKER_HOSTPROXY_STACK_PREFIX: 'envstack',
       DOCKER_HOST: 'tcp://10.0.0.5:2376',
     });
-    assert.deepEqual(config, { dataDir: '/e', listenAddress: 'fd00::1', port: 2345, stackPrefix: 'envstack', dockerHost: 'tcp://10.0.0.5:2376' });
+    assert.deepEqual(config, { dataDir: '/e', listenAddress: 'fd00::1', port: 2345, stackPrefix: 'envstack', dockerHost: 'tcp://10.0.0.5:2376', ...IDLE_DEFAULTS });
   });
 
   test('argv wins over the environment', () => {
@@ -165,7 +169,7 @@ describe('host proxy config', () => {
         DOCKER_HOST: 'tcp://10.0.0.5:2376',
       },
     );
-    assert.deepEqual(config, { dataDir: '/a', listenAddress: '10.0.0.1', port: 3456, stackPrefix: 'argstack', dockerHost: 'ssh://me@builder' });
+    assert.deepEqual(config, { dataDir: '/a', listenAddress: '10.0.0.1', port: 3456, stackPrefix: 'argstack', dockerHost: 'ssh://me@builder', ...IDLE_DEFAULTS });
   });
 
   test('defaults: port 18374, stack clawker, the platform default engine; an empty address is none', () => {
@@ -175,6 +179,8 @@ describe('host proxy config', () => {
       port: 18374,
       stackPrefix: 'clawker',
       dockerHost: undefined,
+      idleGraceMs: 60_000,
+      idlePollMs: 30_000,
     });
     assert.equal(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], { DOCKER_HOST: '' }).dockerHost, undefined);
     assert.equal(readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', '--docker-host='], {}).dockerHost, undefined);
@@ -222,6 +228,21 @@ describe('host proxy config', () => {
     assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1'], { CLAWKER_HOSTPROXY_STACK_PREFIX: 'NO' }), /stack prefix "NO"/);
   });
 
+  test('the idle watch: grace and poll in milliseconds from argv or the environment, 0 allowed, refused otherwise', () => {
+    const base = ['--data-dir', '/d', '--listen', '127.0.0.1'];
+    assert.deepEqual(
+      (({ idleGraceMs, idlePollMs }) => ({ idleGraceMs, idlePollMs }))(readConfig([...base, '--idle-grace-ms', '1500', '--idle-poll-ms', '0'], { CLAWKER_HOSTPROXY_IDLE_GRACE_MS: '9' })),
+      { idleGraceMs: 1500, idlePollMs: 0 },
+    );
+    const fromEnv = readConfig(base, { CLAWKER_HOSTPROXY_IDLE_GRACE_MS: '0', CLAWKER_HOSTPROXY_IDLE_POLL_MS: '250' });
+    assert.deepEqual([fromEnv.idleGraceMs, fromEnv.idlePollMs], [0, 250]);
+    assert.equal(readConfig([...base, '--idle-poll-ms', '86400000'], {}).idlePollMs, 86_400_000);
+    for (const text of ['', '-1', '1.5', '1e3', ' 5', '86400001', '123456789']) {
+      assert.throws(() => readConfig([...base, `--idle-grace-ms=${text}`], {}), { message: '--idle-grace-ms must be a number of milliseconds (0 to 86400000)' }, JSON.stringify(text));
+      assert.throws(() => readConfig(base, { CLAWKER_HOSTPROXY_IDLE_POLL_MS: text === '' ? 'x' : text }), { message: '--idle-poll-ms must be a number of milliseconds (0 to 86400000)' }, JSON.stringify(text));
+    }
+  });
+
   test('unknown options, positionals and options without a value are refused', () => {
     assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', '--bogus'], {}), /Unknown option '--bogus'/);
     assert.throws(() => readConfig(['--data-dir', '/d', '--listen', '127.0.0.1', 'extra'], {}), /Unexpected argument 'extra'/);
@@ -237,7 +258,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
     const dir = dataDir();
     const port = await freePort();
     const f = fakes({}, [agentContainer('clawker-p-dev', '127.0.0.1', 'test-b', 'test-b-net')]);
-    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'test-b', dockerHost: 'unix:///my.sock' }, f.deps);
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'test-b', dockerHost: 'unix:///my.sock', ...NO_IDLE }, f.deps);
     try {
       const pidPath = join(dir, 'hostproxy', 'hostproxy.pid');
       assert.equal(running.pidPath, pidPath);
@@ -270,7 +291,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
   test('a server error after listening is logged with its code, or its name', async () => {
     const dir = dataDir();
     const f = fakes();
-    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerHost: undefined }, f.deps);
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerHost: undefined, ...NO_IDLE }, f.deps);
     try {
       assert.deepEqual(f.sockets, [undefined]);
       running.server.emit('error', Object.assign(new Error('x'), { code: 'EMFILE' }));
@@ -289,7 +310,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
     const { port } = taken.address() as AddressInfo;
     try {
       const f = fakes();
-      await assert.rejects(startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerHost: undefined }, f.deps), { code: 'EADDRINUSE' });
+      await assert.rejects(startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerHost: undefined, ...NO_IDLE }, f.deps), { code: 'EADDRINUSE' });
       assert.equal(existsSync(join(dir, 'hostproxy', 'hostproxy.pid')), false);
     } finally {
       await new Promise((resolve) => taken.close(resolve));
@@ -300,7 +321,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
     const dir = dataDir();
     const port = await freePort();
     const f = fakes();
-    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerHost: undefined }, f.deps);
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port, stackPrefix: 'clawker', dockerHost: undefined, ...NO_IDLE }, f.deps);
     // A kept-alive connection: closing must not wait for it.
     const socket = await new Promise<Socket>((resolve) => {
       const s = connect(port, '127.0.0.1', () => resolve(s));
@@ -324,6 +345,80 @@ describe('host proxy daemon', { concurrency: false }, () => {
     assert.equal(running.server.listening, false);
   });
 
+  test('idle: Docker is asked every poll (unref timers); an agent running keeps it, none for the grace stops it (pid file removed, exit 0)', async () => {
+    const dir = dataDir();
+    let clock = 1_000;
+    let containers: unknown[] = [agentContainer('clawker-p-dev', '10.0.0.2')];
+    const f = fakes({
+      now: () => clock,
+      docker: () => ({ listContainers: (async () => containers) as never }),
+    });
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerHost: undefined, idleGraceMs: 60_000, idlePollMs: 30_000 }, f.deps);
+    const tick = async (): Promise<void> => {
+      const timer = f.timers.at(-1)!;
+      assert.equal(timer.ms, 30_000);
+      assert.equal(timer.unrefs, 1);
+      timer.callback();
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    try {
+      clock += 90_000; // long past the grace, but an agent runs
+      await tick();
+      assert.equal(f.timers.length, 2, 'watching again');
+      containers = [];
+      clock += 59_999; // no agent since the last poll, not yet the grace
+      await tick();
+      assert.equal(f.timers.length, 3);
+      assert.deepEqual(f.proc.exits, []);
+      const exited = f.proc.nextExit();
+      clock += 1;
+      await tick();
+      assert.equal(await exited, 0);
+      assert.equal(existsSync(running.pidPath), false);
+      assert.deepEqual(f.logs.get(join(dir, 'hostproxy', 'hostproxy.log'))!.slice(1), ['no agent of the stack has run for 60 s: stopping']);
+      assert.equal(running.server.listening, false);
+    } finally {
+      running.server.close();
+    }
+  });
+
+  test('idle: Docker failing 10 times in a row stops it; a success in between starts the count again; poll 0 watches nothing', async () => {
+    const dir = dataDir();
+    let fail = true;
+    const f = fakes({
+      now: () => 0,
+      docker: () => ({
+        listContainers: (async () => {
+          if (fail) throw new Error('connect ENOENT /var/run/docker.sock');
+          return [agentContainer('clawker-p-dev', '10.0.0.2')];
+        }) as never,
+      }),
+    });
+    const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerHost: undefined, idleGraceMs: 0, idlePollMs: 5 }, f.deps);
+    const tick = async (): Promise<void> => {
+      f.timers.at(-1)!.callback();
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    try {
+      for (let i = 0; i < 9; i += 1) await tick();
+      fail = false;
+      await tick();
+      fail = true;
+      for (let i = 0; i < 9; i += 1) await tick();
+      assert.deepEqual(f.proc.exits, [], 'nine failures after a success are not ten');
+      const exited = f.proc.nextExit();
+      await tick();
+      assert.equal(await exited, 0);
+      assert.deepEqual(f.logs.get(join(dir, 'hostproxy', 'hostproxy.log'))!.slice(1), ['Docker could not list the agents 10 times in a row (last: connect ENOENT /var/run/docker.sock): stopping']);
+    } finally {
+      running.server.close();
+    }
+    const quiet = fakes();
+    const never = await startHostProxy({ dataDir: dataDir(), listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerHost: undefined, idleGraceMs: 0, idlePollMs: 0 }, quiet.deps);
+    never.server.close();
+    assert.equal(quiet.timers.length, 0);
+  });
+
   test("stop leaves a pid file that is another daemon's, and copes with a missing or garbled one", async () => {
     for (const [content, kept] of [
       ['{"pid":999999,"listenAddress":"127.0.0.1","port":1,"stackPrefix":"clawker"}\n', true],
@@ -333,7 +428,7 @@ describe('host proxy daemon', { concurrency: false }, () => {
     ] as const) {
       const dir = dataDir();
       const f = fakes();
-      const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerHost: undefined }, f.deps);
+      const running = await startHostProxy({ dataDir: dir, listenAddress: '127.0.0.1', port: await freePort(), stackPrefix: 'clawker', dockerHost: undefined, ...NO_IDLE }, f.deps);
       if (content === null) rmSync(running.pidPath);
       else writeFileSync(running.pidPath, content);
       const exited = f.proc.nextExit();
@@ -429,6 +524,7 @@ describe('host proxy: the real dependencies', () => {
     assert.equal(deps.process, process);
     assert.equal(deps.readSecret, readHostProxySecret);
     assert.equal(deps.setTimeout, setTimeout);
+    assert.equal(deps.now, Date.now);
     assert.equal(deps.openLog, daemonLog);
     assert.equal(typeof deps.git, 'function');
     assert.equal(typeof deps.openUrl, 'function');
