@@ -17,8 +17,8 @@
  *   port 53, TCP or UDP, any address         -> CoreDNS:53                  redirected
  *   127.0.0.11 (Docker's resolver), not 53   deny                           denied
  *   loopback 127/8, 0.0.0.0                  allow                          allowed
- *   the gateway, TCP to host_proxy_port      allow (the host proxy; not 0)  allowed
- *   the gateway, anything else               deny (before any subnet rule)  denied
+ *   TCP to host_proxy_ip4:host_proxy_port    allow (the host proxy; not 0)  allowed
+ *   the gateway, any port                    deny (before any subnet rule)  denied
  *   Envoy on 10000-19999                     allow                          allowed
  *   Envoy or CoreDNS on any other port       deny (admin, health)           denied
  *   another member of the network            deny                           denied
@@ -180,14 +180,16 @@ static __always_inline void decide4(const struct container_config *cfg, __be32 d
 		set(d, VERDICT_ALLOWED, REASON_LOOPBACK);
 		return;
 	}
-	/* Gateway lockdown comes before every subnet rule: the gateway is inside the subnet. Its one
-	 * exception, the host proxy, is decided here too, so it can open nothing but TCP to that
-	 * one port (lockdown, bypass and DNS were decided above). */
+	/* The host proxy: exactly one TCP address and port (lockdown, bypass and DNS were decided
+	 * above); any other port of that address goes on like any destination outside the network. */
+	if (l4 == L4_TCP && cfg->host_proxy_port && cfg->host_proxy_ip4 && dst == cfg->host_proxy_ip4 &&
+	    port == cfg->host_proxy_port) {
+		set(d, VERDICT_ALLOWED, REASON_HOST_PROXY);
+		return;
+	}
+	/* Gateway lockdown comes before every subnet rule: the gateway is inside the subnet. */
 	if (dst == cfg->gateway_ip4) {
-		if (l4 == L4_TCP && cfg->host_proxy_port && port == cfg->host_proxy_port)
-			set(d, VERDICT_ALLOWED, REASON_HOST_PROXY);
-		else
-			set(d, VERDICT_DENIED, REASON_GATEWAY);
+		set(d, VERDICT_DENIED, REASON_GATEWAY);
 		return;
 	}
 	if (dst == cfg->envoy_ip4) {

@@ -55,11 +55,13 @@ struct container_config {
 	__u32 flags;         /* enum container_flags */
 	__u32 events_rate;   /* events per second this cgroup may emit (token bucket refill) */
 	__u32 events_burst;  /* bucket size; 0 disables events for this cgroup */
-	/* The host proxy: the one TCP port of gateway_ip4 agents may connect to (unchanged), host
-	 * order; 0: none. Nothing else of the gateway opens: other ports, UDP, and a locked-down
-	 * container are still refused. */
+	/* The host proxy: agents may connect (unchanged) to TCP host_proxy_ip4:host_proxy_port and to
+	 * nothing else of it. host_proxy_ip4 is the engine's host-gateway (what host.docker.internal
+	 * resolves to in the containers); port in host order. Either 0: no host proxy. The network's
+	 * gateway stays refused on every port, UDP and a locked-down container too. */
 	__u16 host_proxy_port;
-	__u8 pad[6];         /* zero; keeps the size a multiple of 8 */
+	__u8 pad[2];         /* zero */
+	__be32 host_proxy_ip4;
 };
 
 /* ---- route_map: ARRAY_OF_MAPS, one slot (key 0) holding the current route table -------------
@@ -120,7 +122,7 @@ enum reason {
 	REASON_LOCKDOWN = 14,       /* denied: CONTAINER_F_LOCKDOWN */
 	REASON_DOCKER_DNS = 15,     /* denied: Docker's embedded resolver on a port other than 53 */
 	REASON_DISABLED = 16,       /* bypassed: CONTAINER_F_DISABLED (firewall disable) */
-	REASON_HOST_PROXY = 17,     /* allowed: TCP to the host proxy (gateway:host_proxy_port) */
+	REASON_HOST_PROXY = 17,     /* allowed: TCP to the host proxy (host_proxy_ip4:host_proxy_port) */
 };
 
 enum hook {
@@ -176,6 +178,7 @@ struct sock_orig_dst {
 #ifdef __bpf__
 _Static_assert(sizeof(struct container_config) == 40, "container_config layout");
 _Static_assert(__builtin_offsetof(struct container_config, host_proxy_port) == 32, "container_config layout");
+_Static_assert(__builtin_offsetof(struct container_config, host_proxy_ip4) == 36, "container_config layout");
 _Static_assert(sizeof(struct route_key) == 16, "route_key layout");
 _Static_assert(sizeof(struct route_value) == 2, "route_value layout");
 _Static_assert(sizeof(struct dns_cache_value) == 16, "dns_cache_value layout");

@@ -51,8 +51,10 @@ const envSchema = z.object({
   /** After the last agent exits, wait this long before draining the stack. */
   CLAWKER_DRAIN_AFTER_MS: z.coerce.number().int().min(0).default(10_000),
   CLAWKER_PROBE_INTERVAL_MS: z.coerce.number().int().min(100).default(1000),
-  /** The host proxy's TCP port on the network gateway, the one port of the gateway agents may reach; 0: none. */
+  /** The host proxy's TCP port at host.docker.internal, the one port of the host agents may reach; 0: none. */
   CLAWKER_HOST_PROXY_PORT: z.coerce.number().int().min(0).max(65535).default(HOST_PROXY_PORT),
+  /** Where host.docker.internal is read (the container's own /etc/hosts; tests: a file of theirs). */
+  CLAWKER_HOSTS_FILE: absolute.default('/etc/hosts'),
 });
 
 export interface ControlPlaneConfig {
@@ -69,8 +71,10 @@ export interface ControlPlaneConfig {
   readonly healAfterMs: number;
   readonly drainAfterMs: number;
   readonly probeIntervalMs: number;
-  /** The host proxy's TCP port on the gateway, which the datapath lets agents reach (0: none). */
+  /** The host proxy's TCP port at the host-gateway, which the datapath lets agents reach (0: none). */
   readonly hostProxyPort: number;
+  /** The hosts file host.docker.internal is read from. */
+  readonly hostsFile: string;
   readonly socketPath: string;
   /** Rendered configuration: envoy/, coredns/, bpf/ (envoy/ and coredns/ are the volumes Envoy and CoreDNS mount). */
   readonly stackDir: string;
@@ -101,6 +105,7 @@ export function readConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     drainAfterMs: e.CLAWKER_DRAIN_AFTER_MS,
     probeIntervalMs: e.CLAWKER_PROBE_INTERVAL_MS,
     hostProxyPort: e.CLAWKER_HOST_PROXY_PORT,
+    hostsFile: e.CLAWKER_HOSTS_FILE,
     socketPath: e.CLAWKER_API_SOCKET,
     ...(({ stackDir, caDir, stateFile, eventsFile }) => ({ stackDir, caDir, stateFile, eventsFile }))(stackLayout(dataDir)),
   };

@@ -6,12 +6,13 @@
  * Every operation that changes kernel or container state runs through one queue, so a reload, an
  * agent starting and a `down` never interleave.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import type { AgentStatus, ComponentHealth, ComponentName, DownResult, ReloadResult, StackInputs, Status } from '../core/stack/controlPlaneApi';
 import { stackAddresses, type StackAddresses } from '../core/stack/addresses';
+import { hostGatewayFromHosts } from '../core/engine/hostGateway';
 import { agentsCgroupDir, agentsCgroupParent, type CgroupDriver, cgroupDriverOf, containerCgroupDir } from '../core/stack/cgroupPaths';
 import { engineCapabilities, stackContainerSpecs } from '../core/stack/containerSpecs';
 import { LABEL_AGENT, LABEL_COMPONENT, LABEL_STACK } from '../core/stack/labels';
@@ -77,6 +78,8 @@ export class ControlPlane {
   /** A version 1 state file, migrated against the running agents at the first reconcile. */
   private legacy: LegacyState | undefined;
   private addresses!: StackAddresses;
+  /** host.docker.internal in this container: where agents reach the host proxy (undefined: they cannot). */
+  private hostGateway: string | undefined;
   private driver: CgroupDriver = 'cgroupfs';
   private cgroupRoot = '';
   private guardDir = '';
@@ -124,6 +127,7 @@ export class ControlPlane {
 
       this.step(`reading network ${this.config.names.network}`);
       this.addresses = await this.networkAddresses();
+      this.hostGateway = this.readHostGateway();
       const info = await this.docker.info();
       this.driver = cgroupDriverOf(info.CgroupDriver);
       this.knowsCapBpf = engineCapabilities((await this.docker.version()).ApiVersion).knowsCapBpf;
@@ -173,9 +177,27 @@ export class ControlPlane {
     return addresses;
   }
 
+  /** The engine's host-gateway as its containers see it (this one was created with it, like the agents). */
+  private readHostGateway(): string | undefined {
+    let text = '';
+    try {
+      text = readFileSync(this.config.hostsFile, 'utf8');
+    } catch (e) {
+      this.report.warn(`host proxy: ${this.config.hostsFile} unreadable (${(e as Error).message}): agents get no host proxy`);
+    }
+    const address = hostGatewayFromHosts(text);
+    if (address === undefined && text) this.report.warn(`host proxy: ${this.config.hostsFile} has no IPv4 host.docker.internal: agents get no host proxy`);
+    if (address !== undefined && address === this.addresses.gateway) {
+      this.report.warn(`host proxy: host.docker.internal is the firewall network's gateway (${address}), which agents may never reach: agents get no host proxy`);
+      return undefined;
+    }
+    return address;
+  }
+
   private containerConfig(flags: ContainerConfig['flags'] = []): ContainerConfig {
     const a = this.addresses;
-    return { envoy: a.envoy, coredns: a.coredns, gateway: a.gateway, network: a.subnet, flags, hostProxyPort: this.config.hostProxyPort };
+    const hostProxy = this.hostGateway !== undefined && this.config.hostProxyPort > 0 ? { hostProxyAddress: this.hostGateway, hostProxyPort: this.config.hostProxyPort } : {};
+    return { envoy: a.envoy, coredns: a.coredns, gateway: a.gateway, network: a.subnet, flags, ...hostProxy };
   }
 
   /**
@@ -681,7 +703,10 @@ export class ControlPlane {
       agents: [...this.agents.values()].map((r) => this.agentStatus(r)),
       rules: this.rules,
       routes: this.routes,
-      network: a ? { name: this.config.names.network, subnet: a.subnet, envoy: a.envoy, coredns: a.coredns, controlplane: a.controlplane } : { name: this.config.names.network, subnet: '', envoy: '', coredns: '', controlplane: '' },
+      network: {
+        ...(a ? { name: this.config.names.network, subnet: a.subnet, envoy: a.envoy, coredns: a.coredns, controlplane: a.controlplane } : { name: this.config.names.network, subnet: '', envoy: '', coredns: '', controlplane: '' }),
+        ...(this.hostGateway !== undefined ? { hostGateway: this.hostGateway } : {}),
+      },
       pinDir: this.config.pinDir,
       eventDrops: { ring: this.drops.ring, rateLimited: totalRateLimited(this.drops) },
     };

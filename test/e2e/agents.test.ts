@@ -172,7 +172,7 @@ describe('an agent container', { timeout: 1_800_000 }, () => {
     assert.equal(probe.dockerSock, false);
     assert.equal(probe.cwd, '/workspace');
     assert.deepEqual((probe.pid1 as string[]).filter(Boolean), ['node', AGENTD_BUNDLE, '--', 'python3', '/workspace/probe.py', literal]);
-    assert.deepEqual(probe.env, { CLAWKER_PROJECT: PROJECT, CLAWKER_AGENT: 'probe', CLAWKER_FIREWALL_ENABLED: 'true', CLAWKER_HOST_PROXY: `http://${status.network.subnet.replace(/\.0\/24$/, '.1')}:18374` });
+    assert.deepEqual(probe.env, { CLAWKER_PROJECT: PROJECT, CLAWKER_AGENT: 'probe', CLAWKER_FIREWALL_ENABLED: 'true', CLAWKER_HOST_PROXY: 'http://host.docker.internal:18374' });
     // First instruction: UDP to an unresolved address refused at once; TCP went to the proxy, not the origin.
     assert.equal(probe.udp, 1, `UDP: ${String(probe.udp)}`);
     await sleep(500);

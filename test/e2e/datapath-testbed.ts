@@ -81,10 +81,10 @@ export class HostListener {
       socket.end(`host:${this.port}\n`);
     });
   }
-  listen(host: string): Promise<number> {
+  listen(host: string, port = 0): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, host, () => {
+      this.server.listen(port, host, () => {
         const addr = this.server.address();
         if (addr && typeof addr === 'object') resolve((this.port = addr.port));
         else reject(new Error('listener has no port'));

@@ -322,74 +322,88 @@ describe('datapath: cgroup hooks in real containers', { timeout: 900_000 }, () =
     assert.equal(ev.reason, 'gateway', 'denied by the gateway rule, not the subnet rule');
   });
 
-  test('the host proxy: TCP to its one port on the gateway is allowed unchanged; every other port, UDP, port 0 and lockdown are refused', async () => {
+  test("the host proxy: TCP to its one address and port (the engine's host-gateway) is allowed unchanged; its other ports, UDP, the network's gateway on that port, no host proxy and lockdown are not", async () => {
     const gateway = bed.network.gateway;
-    // Two listeners on the host's side of the bridge: the host proxy's port and another one.
+    // What host.docker.internal is in containers on this engine (Docker's default host-gateway).
+    const hostGateway = (await runOk('docker', ['network', 'inspect', 'bridge', '-f', '{{range .IPAM.Config}}{{.Gateway}}{{end}}'])).trim();
+    assert.match(hostGateway, /^\d+\.\d+\.\d+\.\d+$/);
+    assert.notEqual(hostGateway, gateway);
+    // Listeners on the host: the host proxy's address and port, another port of that address, and
+    // the network's gateway on the host proxy's port number.
     const proxy = new HostListener();
     const other = new HostListener();
+    const onGateway = new HostListener();
     const udp = createSocket('udp4');
     let udpReceived = 0;
     udp.on('message', () => void udpReceived++);
     try {
-      const proxyPort = await proxy.listen(gateway);
-      const otherPort = await other.listen(gateway);
+      const proxyPort = await proxy.listen(hostGateway);
+      const otherPort = await other.listen(hostGateway);
+      await onGateway.listen(gateway, proxyPort);
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);
-        udp.bind(proxyPort, gateway, () => resolve());
+        udp.bind(proxyPort, hostGateway, () => resolve());
       });
-      // Enrolled the way the control plane does it: through the TypeScript wrapper's hostProxyPort.
+      // Enrolled the way the control plane does it: through the TypeScript wrapper.
       const bpfman = new Bpfman(BPFMAN, bed.pinDir);
       const config = { envoy: bed.network.envoy, coredns: bed.network.coredns, gateway, network: bed.network.subnet };
+      const withProxy = { ...config, hostProxyAddress: hostGateway, hostProxyPort: proxyPort };
       const hp = await bed.startAgent('hostproxy', { enroll: false });
-      await bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, hostProxyPort: proxyPort });
-      assert.equal((await bpfman.show()).containers[String(hp.cgroupId)]?.hostProxyPort, proxyPort, 'container_map holds the port');
+      await bpfman.enroll({ cgroupId: hp.cgroupId }, withProxy);
+      const shown = (await bpfman.show()).containers[String(hp.cgroupId)];
+      assert.deepEqual([shown?.hostProxyAddress, shown?.hostProxyPort], [hostGateway, proxyPort], 'container_map holds the address and port');
       const stats0 = (await bed.bpfman(['stats'])) as { verdicts: Record<string, number> };
 
-      await expectBanner(hp, gateway, proxyPort, `host:${proxyPort}`, 'the host proxy port');
-      await expectBanner(hp, `::ffff:${gateway}`, proxyPort, `host:${proxyPort}`, 'the host proxy port, IPv4-mapped (connect6)');
-      assert.equal(proxy.accepted, 2, 'both connections reached the listener on the gateway, unchanged');
-      await expectEperm(hp, gateway, otherPort, 'another port of the gateway');
-      await expectEperm(hp, `::ffff:${gateway}`, otherPort, 'another port of the gateway, IPv4-mapped');
-      await expectEperm(hp, gateway, host.port, 'the suite\'s gateway listener');
-      for (const args of [['udp', gateway, String(proxyPort)], ['udp', gateway, String(proxyPort), '--connect'], ['udp', `::ffff:${gateway}`, String(proxyPort)]]) {
+      await expectBanner(hp, hostGateway, proxyPort, `host:${proxyPort}`, 'the host proxy');
+      await expectBanner(hp, `::ffff:${hostGateway}`, proxyPort, `host:${proxyPort}`, 'the host proxy, IPv4-mapped (connect6)');
+      assert.equal(proxy.accepted, 2, 'both connections reached the listener, unchanged');
+      await expectBanner(hp, hostGateway, otherPort, 'envoy:10000', 'another port of the host-gateway: like any outside address, to the catch-all');
+      await expectEperm(hp, gateway, proxyPort, "the network's gateway on the host proxy's port");
+      await expectEperm(hp, `::ffff:${gateway}`, proxyPort, "the network's gateway on the host proxy's port, IPv4-mapped");
+      for (const args of [['udp', hostGateway, String(proxyPort)], ['udp', hostGateway, String(proxyPort), '--connect'], ['udp', `::ffff:${hostGateway}`, String(proxyPort)]]) {
         const r = await bed.client(hp, args);
-        assert.equal(r.errno, 'EPERM', `UDP to the host proxy port is refused: ${args.join(' ')}: ${JSON.stringify(r)}`);
+        assert.equal(r.errno, 'EPERM', `UDP to the host proxy is refused: ${args.join(' ')}: ${JSON.stringify(r)}`);
       }
-      // The agents enrolled without a host proxy port cannot reach it either.
-      await expectEperm(agent, gateway, proxyPort, 'an agent enrolled without a host proxy port');
+      // The agents enrolled without a host proxy do not reach it either.
+      await expectBanner(agent, hostGateway, proxyPort, 'envoy:10000', 'an agent enrolled without a host proxy');
 
-      const allowed = await waitEvent(hp, 'host proxy', { dst: `${gateway}:${proxyPort}`, hook: 'connect4' });
+      const allowed = await waitEvent(hp, 'host proxy', { dst: `${hostGateway}:${proxyPort}`, hook: 'connect4' });
       assert.deepEqual([allowed.verdict, allowed.reason, allowed.redirect], ['allowed', 'host-proxy', undefined]);
-      const mapped = await waitEvent(hp, 'host proxy, mapped', { dst: `[::ffff:${gateway}]:${proxyPort}`, hook: 'connect6' });
+      const mapped = await waitEvent(hp, 'host proxy, mapped', { dst: `[::ffff:${hostGateway}]:${proxyPort}`, hook: 'connect6' });
       assert.deepEqual([mapped.verdict, mapped.reason], ['allowed', 'host-proxy']);
-      const refused = await waitEvent(hp, 'other gateway port', { dst: `${gateway}:${otherPort}`, hook: 'connect4' });
+      const otherPortEvent = await waitEvent(hp, 'other port of the host-gateway', { dst: `${hostGateway}:${otherPort}`, hook: 'connect4' });
+      assert.deepEqual([otherPortEvent.verdict, otherPortEvent.reason], ['redirected', 'catch-all']);
+      const refused = await waitEvent(hp, "the network's gateway", { dst: `${gateway}:${proxyPort}`, hook: 'connect4' });
       assert.deepEqual([refused.verdict, refused.reason], ['denied', 'gateway']);
-      const udpRefused = await waitEvent(hp, 'UDP to the host proxy port', { dst: `${gateway}:${proxyPort}`, hook: 'sendmsg4' });
-      assert.deepEqual([udpRefused.verdict, udpRefused.reason, udpRefused.l4], ['denied', 'gateway', 'udp']);
+      const udpRefused = await waitEvent(hp, 'UDP to the host proxy', { dst: `${hostGateway}:${proxyPort}`, hook: 'sendmsg4' });
+      assert.deepEqual([udpRefused.verdict, udpRefused.l4], ['denied', 'udp']);
       const stats = (await bed.bpfman(['stats'])) as { verdicts: Record<string, number> };
       assert.ok(stats.verdicts.allowed! - stats0.verdicts.allowed! >= 2, 'metrics_map counted the allowed connections');
 
-      // Port 0: no host proxy; the port is an ordinary gateway port again.
-      await bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, hostProxyPort: 0 });
-      await expectEperm(hp, gateway, proxyPort, 'host proxy port 0');
-      const zero = await waitEvent(hp, 'host proxy port 0', { dst: `${gateway}:${proxyPort}`, hook: 'connect4', l4: 'tcp', verdict: 'denied' });
-      assert.equal(zero.reason, 'gateway');
+      // No host proxy: the address is an ordinary outside address again.
+      await bpfman.enroll({ cgroupId: hp.cgroupId }, config);
+      await expectBanner(hp, hostGateway, proxyPort, 'envoy:10000', 'enrolled without a host proxy');
       // Lockdown wins over the host proxy.
-      await bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, flags: ['lockdown'], hostProxyPort: proxyPort });
-      await expectEperm(hp, gateway, proxyPort, 'locked down');
-      assert.equal((await waitEvent(hp, 'lockdown', { dst: `${gateway}:${proxyPort}`, reason: 'lockdown' })).verdict, 'denied');
-      // And enrolled again, it is open again: the refusals above were the port 0 and the lockdown.
-      await bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, hostProxyPort: proxyPort });
-      await expectBanner(hp, gateway, proxyPort, `host:${proxyPort}`, 'the host proxy port, enrolled again');
+      await bpfman.enroll({ cgroupId: hp.cgroupId }, { ...withProxy, flags: ['lockdown'] });
+      await expectEperm(hp, hostGateway, proxyPort, 'locked down');
+      assert.equal((await waitEvent(hp, 'lockdown', { dst: `${hostGateway}:${proxyPort}`, reason: 'lockdown' })).verdict, 'denied');
+      // And enrolled again, it is open again: the refusals above were the missing host proxy and the lockdown.
+      await bpfman.enroll({ cgroupId: hp.cgroupId }, withProxy);
+      await expectBanner(hp, hostGateway, proxyPort, `host:${proxyPort}`, 'the host proxy, enrolled again');
+      // bpfman refuses half a host proxy, and the network's gateway as one.
+      await assert.rejects(bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, hostProxyPort: proxyPort }), /give both, or neither/);
+      await assert.rejects(bpfman.enroll({ cgroupId: hp.cgroupId }, { ...config, hostProxyAddress: gateway, hostProxyPort: proxyPort }), /the network's gateway and 0\.0\.0\.0 are not the host-gateway/);
 
       await sleep(300);
       assert.equal(proxy.accepted, 3, 'the listener saw only the allowed connections');
-      assert.equal(other.accepted, 0, 'nothing reached the other gateway port');
-      assert.equal(udpReceived, 0, 'no datagram reached the host proxy port');
+      assert.equal(other.accepted, 0, "nothing reached the host-gateway's other port");
+      assert.equal(onGateway.accepted, 0, "nothing reached the network's gateway");
+      assert.equal(udpReceived, 0, 'no datagram reached the host proxy');
     } finally {
       udp.close();
       await proxy.close();
       await other.close();
+      await onGateway.close();
     }
   });
 

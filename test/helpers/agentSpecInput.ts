@@ -14,7 +14,7 @@ export function agentSpecInput(over: Partial<AgentSpecInput> = {}): AgentSpecInp
     workspace: '/home/me/src/web',
     settings: DEFAULT_PROJECT_SETTINGS,
     firewall: firewallOn,
-    hostProxyUrl: 'http://192.168.215.1:18374',
+    hostProxyUrl: 'http://host.docker.internal:18374',
     homeDir: '/home/me',
     ...over,
   };

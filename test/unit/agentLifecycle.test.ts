@@ -179,7 +179,7 @@ describe('security.cap_add', () => {
 describe('the environment', () => {
   test("clawker's variables first; agent.env after them; CLAWKER_* in agent.env dropped with a warning", () => {
     const spec = agentContainerSpec(input({ settings: { ...DEFAULT_PROJECT_SETTINGS, env: { FOO: 'bar', N: 3, B: true, CLAWKER_AGENT: 'evil', clawker_project: 'evil' } } }));
-    assert.deepEqual(spec.create.Env.slice(0, 4), [`${ENV_PROJECT}=web`, `${ENV_AGENT}=dev`, `${ENV_FIREWALL_ENABLED}=true`, `${ENV_HOST_PROXY}=http://192.168.215.1:18374`]);
+    assert.deepEqual(spec.create.Env.slice(0, 4), [`${ENV_PROJECT}=web`, `${ENV_AGENT}=dev`, `${ENV_FIREWALL_ENABLED}=true`, `${ENV_HOST_PROXY}=http://host.docker.internal:18374`]);
     assert.deepEqual(spec.create.Env.slice(4), ['FOO=bar', 'N=3', 'B=true']);
     const env = envOf(spec.create.Env);
     assert.equal(env[ENV_AGENT], 'dev');

@@ -86,3 +86,9 @@ test('on an engine that does not know CAP_BPF, the BPF users get CAP_SYS_ADMIN a
   assert.deepEqual(old.find((s) => s.name === 'clawker-controlplane')!.HostConfig.CapAdd, ['SYS_ADMIN']);
   assert.deepEqual([...old.find((s) => s.name === 'clawker-coredns')!.HostConfig.CapAdd].sort(), ['NET_BIND_SERVICE', 'SYS_ADMIN']);
 });
+
+test('only the control plane is given host.docker.internal (the host-gateway it tells the datapath); Envoy and CoreDNS are not', () => {
+  assert.deepEqual(byName['clawker-controlplane']!.HostConfig.ExtraHosts, ['host.docker.internal:host-gateway']);
+  assert.equal(byName['clawker-envoy']!.HostConfig.ExtraHosts, undefined);
+  assert.equal(byName['clawker-coredns']!.HostConfig.ExtraHosts, undefined);
+});

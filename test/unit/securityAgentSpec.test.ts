@@ -3,6 +3,7 @@
  * field checkers (destination, path, method, protocol, port, domain key): what each accepts, how it
  * normalises, and each refusal's exact message and quick fix.
  */
+import { HOST_PROXY_AGENT_URL } from '../../src/core/agents/agentContract';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
@@ -191,6 +192,15 @@ describe('container', () => {
     assert.deepEqual(off.warnings, [
       `security.docker_socket: true mounts the Docker socket into ${off.name}: the agent has full control of your Docker daemon, and so of this machine. Set it to false unless the agent really needs Docker.`,
     ]);
+  });
+
+  test('with the host proxy, host.docker.internal is the engine\'s host-gateway and CLAWKER_HOST_PROXY names it; without, neither', () => {
+    const on = agentContainerSpec(input({ hostProxyUrl: HOST_PROXY_AGENT_URL }));
+    assert.deepEqual(on.create.HostConfig.ExtraHosts, ['host.docker.internal:host-gateway']);
+    assert.ok(on.create.Env.includes('CLAWKER_HOST_PROXY=http://host.docker.internal:18374'), on.create.Env.join(' '));
+    const off = agentContainerSpec(input({ hostProxyUrl: undefined }));
+    assert.equal(off.create.HostConfig.ExtraHosts, undefined);
+    assert.ok(!off.create.Env.some((e) => e.startsWith('CLAWKER_HOST_PROXY=')));
   });
 
   test('the workspace and firewall labels are ours, not the caller\'s', () => {

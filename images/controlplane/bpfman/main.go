@@ -163,14 +163,9 @@ func run(cmd string, args []string) error {
 	case "enroll":
 		f := newFlags(cmd, true)
 		config := f.String("config", "", "container config, JSON")
-		hostProxyPort := f.Uint("host-proxy-port", 0, "the host proxy's TCP port on the gateway, the only port of the gateway the container may reach (0: none)")
+		hostProxy := f.String("host-proxy", "", "ADDRESS:PORT: the host proxy (the engine's host-gateway IPv4 and its TCP port), the one destination on the host the container may reach")
 		if err := f.parse(args); err != nil {
 			return err
-		}
-		portGiven := false
-		f.Visit(func(fl *flag.Flag) { portGiven = portGiven || fl.Name == "host-proxy-port" })
-		if *hostProxyPort > 65535 {
-			return fmt.Errorf("--host-proxy-port: %d is not a port (0-65535; 0: none)", *hostProxyPort)
 		}
 		id, err := f.id()
 		if err != nil {
@@ -185,11 +180,15 @@ func run(cmd string, args []string) error {
 		if err := dec.Decode(&spec); err != nil {
 			return fmt.Errorf("--config: %w", err)
 		}
-		if portGiven {
-			if spec.HostProxyPort != 0 && uint(spec.HostProxyPort) != *hostProxyPort {
-				return fmt.Errorf("--host-proxy-port %d and --config's hostProxyPort %d disagree: give one", *hostProxyPort, spec.HostProxyPort)
+		if *hostProxy != "" {
+			ap, err := netip.ParseAddrPort(*hostProxy)
+			if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
+				return fmt.Errorf("--host-proxy: %q is not IPV4:PORT (port 1-65535)", *hostProxy)
 			}
-			spec.HostProxyPort = uint16(*hostProxyPort)
+			if spec.HostProxyAddress != "" || spec.HostProxyPort != 0 {
+				return errors.New("--host-proxy and --config's hostProxyAddress/hostProxyPort: give one")
+			}
+			spec.HostProxyAddress, spec.HostProxyPort = ap.Addr().String(), ap.Port()
 		}
 		c, err := spec.Config()
 		if err != nil {

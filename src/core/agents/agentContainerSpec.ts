@@ -15,6 +15,7 @@
  * (agentd is PID 1), private PID and IPC namespaces, no host network. The Docker socket only with
  * `security.docker_socket: true`, and then with a warning the CLI prints.
  */
+import { HOST_GATEWAY_EXTRA_HOST } from '../engine/hostGateway';
 import { AGENTD_CAPABILITIES, ENV_AGENT, ENV_FIREWALL_ENABLED, ENV_HOST_PROXY, ENV_PROJECT, LABEL_SUPERVISOR, SUPERVISOR_AGENTD, SUPERVISOR_STRIPPED_ENV, WORKSPACE_DIR } from './agentContract';
 import { agentContainerName } from './agentNames';
 import { LABEL_AGENT, LABEL_PROJECT, LABEL_STACK, managedLabels } from '../stack/labels';
@@ -118,6 +119,8 @@ export interface AgentCreateOptions {
     readonly PidMode: '';
     readonly ReadonlyRootfs: false;
     readonly RestartPolicy: { readonly Name: 'no' };
+    /** With the host proxy: host.docker.internal, the engine's host-gateway. */
+    readonly ExtraHosts?: string[];
   };
 }
 
@@ -329,6 +332,7 @@ export function agentContainerSpec(input: AgentSpecInput): AgentContainerSpec {
         PidMode: '',
         ReadonlyRootfs: false,
         RestartPolicy: { Name: 'no' },
+        ...(input.hostProxyUrl ? { ExtraHosts: [HOST_GATEWAY_EXTRA_HOST] } : {}),
       },
     },
     warnings,

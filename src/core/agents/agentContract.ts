@@ -53,8 +53,10 @@ export const AGENTD_SESSION_PORT = 17443;
 /** The only peer the supervisor accepts: a client certificate with this CN, chained to the clawker CA. */
 export const CONTROLPLANE_SESSION_CN = 'clawker-controlplane';
 
-/** The host proxy's port on the firewall network's gateway (the host side of clawker-net). */
+/** The host proxy's port, at host.docker.internal (the engine's host-gateway; core/engine/hostGateway.ts). */
 export const HOST_PROXY_PORT = 18374;
+/** What agents are given as CLAWKER_HOST_PROXY: the name resolves from their /etc/hosts (ExtraHosts). */
+export const HOST_PROXY_AGENT_URL = `http://host.docker.internal:${HOST_PROXY_PORT}`;
 /** The header an agent's requests to the host proxy carry its token in. */
 export const HOST_PROXY_TOKEN_HEADER = 'x-clawker-token';
 

@@ -4,6 +4,7 @@
  * passes to the engine. Every container drops all capabilities first, may not gain privileges,
  * and carries our labels.
  */
+import { HOST_GATEWAY_EXTRA_HOST } from '../engine/hostGateway';
 import type { StackAddresses } from './addresses';
 import { CONTROL_PLANE_RUN_DIR } from './controlPlaneApi';
 import { CONTROL_PLANE_DATA_DIR, stackLayout } from './stackLayout';
@@ -25,6 +26,8 @@ export interface ContainerSpec {
     readonly Binds: string[];
     /** In-memory mounts (path → mount options): what a read-only root needs written. */
     readonly Tmpfs?: Record<string, string>;
+    /** /etc/hosts lines: the control plane's host.docker.internal, read to know where agents reach the host. */
+    readonly ExtraHosts?: string[];
     readonly RestartPolicy: { Name: 'unless-stopped' | 'no' };
   };
   readonly NetworkingConfig: { EndpointsConfig: Record<string, { IPAMConfig: { IPv4Address: string } }> };
@@ -68,7 +71,7 @@ function spec(
   image: string,
   network: string,
   ip: string,
-  privileges: { capAdd?: string[]; securityOpt?: string[]; binds?: string[]; tmpfs?: Record<string, string>; cmd?: string[] },
+  privileges: { capAdd?: string[]; securityOpt?: string[]; binds?: string[]; tmpfs?: Record<string, string>; extraHosts?: string[]; cmd?: string[] },
 ): ContainerSpec {
   return {
     name: `clawker-${component}`,
@@ -83,6 +86,7 @@ function spec(
       ReadonlyRootfs: true,
       Binds: privileges.binds ?? [],
       ...(privileges.tmpfs ? { Tmpfs: privileges.tmpfs } : {}),
+      ...(privileges.extraHosts ? { ExtraHosts: privileges.extraHosts } : {}),
       RestartPolicy: { Name: 'unless-stopped' },
     },
     NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: ip } } } },
@@ -131,6 +135,8 @@ export function stackContainerSpecs(
       ],
       // The API's socket lives here, in the container only: the host reaches it through docker exec.
       tmpfs: { [CONTROL_PLANE_RUN_DIR]: 'rw,noexec,nosuid,nodev,size=1m,mode=0700' },
+      // The same host-gateway the agents get: the datapath opens exactly that address (host proxy port).
+      extraHosts: [HOST_GATEWAY_EXTRA_HOST],
     }),
   ];
 }

@@ -67,7 +67,15 @@ export interface Status {
   readonly agents: readonly AgentStatus[];
   readonly rules: number;
   readonly routes: number;
-  readonly network: { readonly name: string; readonly subnet: string; readonly envoy: string; readonly coredns: string; readonly controlplane: string };
+  readonly network: {
+    readonly name: string;
+    readonly subnet: string;
+    readonly envoy: string;
+    readonly coredns: string;
+    readonly controlplane: string;
+    /** host.docker.internal in the stack's containers: the one host address agents may reach (the host proxy's port); absent: none. */
+    readonly hostGateway?: string;
+  };
   readonly pinDir: string;
   /**
    * Kernel events not reported since the datapath was loaded: lost to a full ring, or held back by

@@ -18,9 +18,11 @@ export interface ContainerConfig {
   readonly eventsPerSecond?: number;
   readonly eventsBurst?: number;
   /**
-   * The host proxy's TCP port on the gateway: the one port of the gateway the container may connect
-   * to (`bpfman enroll --host-proxy-port`); 0 or absent: none.
+   * The host proxy: the one TCP address and port of the host the container may connect to. The
+   * address is the engine's host-gateway (where `host.docker.internal` points), never the network's
+   * gateway, which stays refused. Both or neither (bpfman refuses one alone).
    */
+  readonly hostProxyAddress?: string;
   readonly hostProxyPort?: number;
 }
 
@@ -100,9 +102,7 @@ export class Bpfman {
     return this.run('detach', cgroupArgs(ref));
   }
   enroll(ref: CgroupRef, config: ContainerConfig): Promise<{ cgroupId: number }> {
-    const { hostProxyPort, ...rest } = config;
-    const port = hostProxyPort === undefined ? [] : ['--host-proxy-port', String(hostProxyPort)];
-    return this.run('enroll', [...cgroupArgs(ref), '--config', JSON.stringify(rest), ...port]);
+    return this.run('enroll', [...cgroupArgs(ref), '--config', JSON.stringify(config)]);
   }
   unenroll(ref: CgroupRef): Promise<unknown> {
     return this.run('unenroll', cgroupArgs(ref));

@@ -10,7 +10,8 @@
  *
  * Creating an agent, in order: the project's firewall rules into the rule store; the firewall stack
  * up (when the firewall is on); the agent image (built when missing or out of date); the host proxy
- * (when the project enables it) on the gateway of the agent's network; the container; then, before
+ * (when the project enables it) where host.docker.internal leads (the engine's host-gateway, or
+ * loopback on Docker Desktop, OrbStack and Colima); the container; then, before
  * its first start, agentd's session files and the host proxy token put into it (putArchive). A
  * failure after the container exists removes it again: there is never a half-made agent.
  */
@@ -18,7 +19,7 @@ import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import { HOST_PROXY_PORT } from '../../core/agents/agentContract';
+import { HOST_PROXY_AGENT_URL, HOST_PROXY_PORT } from '../../core/agents/agentContract';
 import { type AgentFirewall, type AgentProjectSettings, agentContainerSpec, AgentSpecError } from '../../core/agents/agentContainerSpec';
 import { AgentNameError, agentContainerName } from '../../core/agents/agentNames';
 import {
@@ -37,6 +38,7 @@ import type { NormalizedRule } from '../../core/firewall/rule';
 import { agentUserFor } from '../../core/agents/agentUser';
 import { describeEngine, engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { unreachableAdvice, workspaceUnreachable } from '../../core/engine/engineSupport';
+import { HOST_GATEWAY_NAME, hostProxyListenAddress } from '../../core/engine/hostGateway';
 import { refreshFromProject } from '../../core/firewall/runtimeRules';
 import { issueSessionCertificate } from '../../core/pki/sessionCertificate';
 import { agentsCgroupParent, cgroupDriverOf } from '../../core/stack/cgroupPaths';
@@ -51,7 +53,7 @@ import { AgentImageStaleCaError, ensureAgentImage } from './agentImage';
 import { demuxLogFrames, inspectContainer, isNotFound } from './containers';
 import { controlPlaneOf } from './controlPlaneAccess';
 import { checkEngine, type EngineReport, EngineUnsupportedError } from './engineCheck';
-import { ensureFirewallNetwork } from './firewallNetwork';
+import { isLocalAddress, probeHostGateway } from './hostGatewayProbe';
 import { type StackOptions, StackError, stackUp } from './stackLauncher';
 
 // ---- what every call gets ------------------------------------------------------------------------
@@ -237,15 +239,18 @@ async function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRul
   return status; // stackUp has reported unhealthy components
 }
 
-/** The gateway of Docker's default bridge, read (never changed): where the host proxy listens when the firewall is off. */
-async function defaultBridgeGateway(docker: Docker): Promise<string | undefined> {
-  try {
-    const info = (await docker.getNetwork('bridge').inspect()) as Docker.NetworkInspectInfo;
-    return info.IPAM?.Config?.find((c) => c.Gateway && !c.Gateway.includes(':'))?.Gateway;
-  } catch {
-    return undefined;
-  }
+/**
+ * Where the host proxy listens for agents that reach it at host.docker.internal: from the engine's
+ * host-gateway (the control plane's, or a probe's when the firewall is off) and the engine's kind.
+ */
+async function hostProxyListen(kind: EngineReport['kind'], hostGateway: string | undefined): Promise<string> {
+  const local = hostGateway !== undefined && (await isLocalAddress(hostGateway));
+  const listen = hostProxyListenAddress({ kind, hostGateway, isLocal: () => local });
+  if ('what' in listen) throw new AgentLifecycleError(listen.what, 'host proxy', listen.next);
+  return listen.address;
 }
+
+const HOST_PROXY_NEXT = 'see the host proxy log in <data dir>/hostproxy/hostproxy.log, or set security.enable_host_proxy: false in .clawker.yaml';
 
 /**
  * Creates the agent's container (not started). The firewall stack is brought up first when the
@@ -304,17 +309,15 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
   const user = agentUserFor(engine.kind, rt.hostUser ?? hostUserIds());
 
   let firewall: AgentFirewall;
-  let gateway: string | undefined;
+  let stackHostGateway: string | undefined;
   if (rt.firewallEnabled) {
     const status = await firewallUp(rt, o.projectRules, engine);
-    const network = await ensureFirewallNetwork(rt.docker, rt.names.network);
-    gateway = network.gateway;
+    stackHostGateway = status.network.hostGateway;
     const driver = cgroupDriverOf(engine.cgroupDriver);
     firewall = { enabled: true, corednsIp: status.network.coredns, cgroupParent: agentsCgroupParent(driver, rt.names.agentsCgroup) };
   } else {
     progress('warning: the firewall is off (settings.yaml firewall.enable: false): this agent can reach any destination');
     firewall = { enabled: false };
-    gateway = await defaultBridgeGateway(rt.docker);
   }
 
   let image: string;
@@ -341,14 +344,13 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
   let hostProxyUrl: string | undefined;
   let token: string | undefined;
   if (o.settings.enableHostProxy) {
-    const next = 'see the host proxy log in <data dir>/hostproxy/hostproxy.log, or set security.enable_host_proxy: false in .clawker.yaml';
-    if (!gateway) throw new AgentLifecycleError("the agent network's gateway is unknown, so the host proxy has no address to listen on", 'host proxy', next);
+    const listenAddress = await hostProxyListen(engine.kind, rt.firewallEnabled ? stackHostGateway : await probeHostGateway(rt.docker, image));
     try {
-      const proxy = await ensureHostProxy({ dataDir: rt.dataDir, listenAddress: gateway, port: HOST_PROXY_PORT, stackPrefix: rt.names.prefix, onProgress: progress, ...(rt.engine ? { engine: rt.engine } : {}) });
-      hostProxyUrl = proxy.url;
+      await ensureHostProxy({ dataDir: rt.dataDir, listenAddress, port: HOST_PROXY_PORT, stackPrefix: rt.names.prefix, onProgress: progress, ...(rt.engine ? { engine: rt.engine } : {}) });
+      hostProxyUrl = HOST_PROXY_AGENT_URL;
       token = agentToken(await loadOrCreateHostProxySecret(rt.dataDir), name);
     } catch (e) {
-      throw new AgentLifecycleError(e instanceof Error ? e.message : String(e), 'host proxy', next);
+      throw new AgentLifecycleError(e instanceof Error ? e.message : String(e), 'host proxy', HOST_PROXY_NEXT);
     }
   }
 
@@ -402,14 +404,23 @@ export async function startAgent(rt: AgentRuntime, ref: AgentRef, o: { readonly 
   if (info.State.Running && !info.State.Paused) return { agent: await summaryOf(rt, info.Id), changed: false, message: `${name} is already running`, warnings: [] };
   const modeProblem = firewallModeProblem(name, info.Config.Labels, rt.firewallEnabled);
   if (modeProblem) throw new AgentLifecycleError(modeProblem, 'firewall', `clawker rm --agent ${ref.agent}, then clawker run --agent ${ref.agent}`, 'firewall-mode');
-  if (rt.firewallEnabled) await firewallUp(rt, o.projectRules);
+  const stack = rt.firewallEnabled ? await firewallUp(rt, o.projectRules) : undefined;
 
   const warnings: string[] = [];
   const url = hostProxyUrlOf(info.Config.Env);
   if (url) {
     try {
       const { hostname, port } = new URL(url);
-      await ensureHostProxy({ dataDir: rt.dataDir, listenAddress: hostname.replace(/^\[|\]$/g, ''), port: Number(port) || HOST_PROXY_PORT, stackPrefix: rt.names.prefix, onProgress: progress, ...(rt.engine ? { engine: rt.engine } : {}) });
+      let listenAddress: string;
+      if (hostname === HOST_GATEWAY_NAME) {
+        const engine = await checkEngine(rt.docker, rt.engine);
+        listenAddress = await hostProxyListen(engine.kind, stack ? stack.network.hostGateway : await probeHostGateway(rt.docker, info.Config.Image));
+      } else {
+        // Created by an earlier Clawker, with the host proxy at the network's gateway.
+        listenAddress = hostname.replace(/^\[|\]$/g, '');
+        if (stack) warnings.push(`${name} was created by an earlier Clawker with the host proxy at the network's gateway, which the firewall now refuses: recreate it for git credentials and browser sign-in (clawker rm --agent ${ref.agent}, then clawker run --agent ${ref.agent})`);
+      }
+      await ensureHostProxy({ dataDir: rt.dataDir, listenAddress, port: Number(port) || HOST_PROXY_PORT, stackPrefix: rt.names.prefix, onProgress: progress, ...(rt.engine ? { engine: rt.engine } : {}) });
     } catch (e) {
       warnings.push(`the host proxy is not running (${e instanceof Error ? e.message : String(e)}): git HTTPS credentials and browser sign-in will fail in ${name} until it does (clawker restart --agent ${ref.agent})`);
     }

@@ -46,9 +46,12 @@ type ContainerConfig struct {
 	Flags       uint32
 	EventsRate  uint32 // events per second
 	EventsBurst uint32 // token bucket size; 0 = no events
-	// HostProxyPort is the one TCP port of GatewayIP4 agents may connect to (host order); 0: none.
+	// HostProxyPort and HostProxyIP4: the one TCP destination of the host agents may connect to
+	// (the engine's host-gateway, where host.docker.internal points); port in host order, IP in
+	// network order; either zero: none.
 	HostProxyPort uint16
-	Pad           [6]uint8
+	Pad           [2]uint8
+	HostProxyIP4  [4]byte
 }
 
 // ContainerConfigSize is sizeof(struct container_config) (a _Static_assert in

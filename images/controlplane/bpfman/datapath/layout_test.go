@@ -184,9 +184,21 @@ func TestContainerSpec(t *testing.T) {
 	if c != want {
 		t.Errorf("got %+v\nwant %+v", c, want)
 	}
-	c, err = ContainerSpec{Envoy: "10.1.2.200", CoreDNS: "10.1.2.201", Gateway: "10.1.2.1", Network: "10.1.2.0/24", HostProxyPort: 18374}.Config()
-	if err != nil || c.HostProxyPort != 18374 || c.Flags != 0 {
-		t.Errorf("host proxy port: %+v, %v", c, err)
+	c, err = ContainerSpec{Envoy: "10.1.2.200", CoreDNS: "10.1.2.201", Gateway: "10.1.2.1", Network: "10.1.2.0/24", HostProxyAddress: "172.17.0.1", HostProxyPort: 18374}.Config()
+	if err != nil || c.HostProxyPort != 18374 || c.HostProxyIP4 != [4]byte{172, 17, 0, 1} || c.Flags != 0 {
+		t.Errorf("host proxy: %+v, %v", c, err)
+	}
+	for _, bad := range []ContainerSpec{
+		{HostProxyPort: 18374},                               // a port with no address
+		{HostProxyAddress: "172.17.0.1"},                     // an address with no port
+		{HostProxyAddress: "10.1.2.1", HostProxyPort: 18374}, // the network's gateway
+		{HostProxyAddress: "0.0.0.0", HostProxyPort: 18374},
+		{HostProxyAddress: "fd00::1", HostProxyPort: 18374},
+	} {
+		bad.Envoy, bad.CoreDNS, bad.Gateway, bad.Network = "10.1.2.200", "10.1.2.201", "10.1.2.1", "10.1.2.0/24"
+		if _, err := bad.Config(); err == nil || !strings.Contains(err.Error(), "hostProxyAddress") {
+			t.Errorf("host proxy %q:%d accepted: %v", bad.HostProxyAddress, bad.HostProxyPort, err)
+		}
 	}
 	if _, err := (ContainerSpec{Envoy: "x", CoreDNS: "10.1.2.201", Gateway: "10.1.2.1", Network: "10.1.2.0/24"}).Config(); err == nil || !strings.Contains(err.Error(), "envoy") {
 		t.Errorf("bad envoy address: %v", err)

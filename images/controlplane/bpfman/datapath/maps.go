@@ -59,9 +59,11 @@ type ContainerSpec struct {
 	// A burst of 0 turns events off for the container.
 	EventsPerSecond *uint32 `json:"eventsPerSecond,omitempty"`
 	EventsBurst     *uint32 `json:"eventsBurst,omitempty"`
-	// The host proxy's TCP port on the gateway, the one port of the gateway agents may reach
-	// (`enroll --host-proxy-port`); 0 or absent: none.
-	HostProxyPort uint16 `json:"hostProxyPort,omitempty"`
+	// The host proxy: the one TCP address and port of the host agents may reach (`enroll
+	// --host-proxy ADDRESS:PORT`); the address is the engine's host-gateway (IPv4), never the
+	// network's gateway. Both or neither.
+	HostProxyAddress string `json:"hostProxyAddress,omitempty"`
+	HostProxyPort    uint16 `json:"hostProxyPort,omitempty"`
 }
 
 func ipv4(field, s string) ([4]byte, error) {
@@ -112,6 +114,17 @@ func (s ContainerSpec) Config() (ContainerConfig, error) {
 	if s.EventsBurst != nil {
 		c.EventsBurst = *s.EventsBurst
 	}
+	if (s.HostProxyAddress == "") != (s.HostProxyPort == 0) {
+		return c, fmt.Errorf("hostProxyAddress %q and hostProxyPort %d: give both, or neither", s.HostProxyAddress, s.HostProxyPort)
+	}
+	if s.HostProxyAddress != "" {
+		if c.HostProxyIP4, err = ipv4("hostProxyAddress", s.HostProxyAddress); err != nil {
+			return c, err
+		}
+		if c.HostProxyIP4 == c.GatewayIP4 || c.HostProxyIP4 == [4]byte{} {
+			return c, fmt.Errorf("hostProxyAddress %s: the network's gateway and 0.0.0.0 are not the host-gateway", s.HostProxyAddress)
+		}
+	}
 	c.HostProxyPort = s.HostProxyPort
 	return c, nil
 }
@@ -121,7 +134,7 @@ func Enroll(pinDir string, cgroupID uint64, c ContainerConfig) error {
 	if c.Flags&^flagsAll != 0 {
 		return fmt.Errorf("container flags 0x%x: unknown bits", c.Flags)
 	}
-	if c.Pad != [6]uint8{} {
+	if c.Pad != [2]uint8{} {
 		return errors.New("container config: padding must be zero")
 	}
 	return withMap(pinDir, ContainerMap, func(m *ebpf.Map) error {

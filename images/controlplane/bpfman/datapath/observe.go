@@ -127,6 +127,9 @@ func ReadState(pinDir string) (*State, error) {
 			rate, burst := c.EventsRate, c.EventsBurst
 			spec.EventsPerSecond, spec.EventsBurst = &rate, &burst
 			spec.HostProxyPort = c.HostProxyPort
+			if c.HostProxyIP4 != [4]byte{} {
+				spec.HostProxyAddress = netip.AddrFrom4(c.HostProxyIP4).String()
+			}
 			st.Containers[strconv.FormatUint(id, 10)] = spec
 		}
 		return it.Err()
