@@ -83,6 +83,9 @@ class ExecStream extends Duplex {
   private stderr = '';
   private gotData = false;
   private ending = false;
+  // A socket's idle timeout, which http.request's `timeout` relies on: without it a silent peer hangs the caller.
+  private idleMs = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly raw: Duplex,
@@ -99,6 +102,7 @@ class ExecStream extends Duplex {
   }
 
   private frames(chunk: Buffer): void {
+    this.armIdle();
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     while (this.pending.length >= 8) {
       const size = this.pending.readUInt32BE(4);
@@ -117,6 +121,7 @@ class ExecStream extends Duplex {
   private async ended(): Promise<void> {
     if (this.ending) return;
     this.ending = true;
+    clearTimeout(this.idleTimer);
     // The relay found nothing listening: the API is not up (yet), not a broken connection.
     if (!this.gotData) {
       const code = await this.exitCode().catch(() => undefined);
@@ -131,6 +136,7 @@ class ExecStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.armIdle();
     this.raw.write(chunk, callback);
   }
 
@@ -140,14 +146,26 @@ class ExecStream extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.idleTimer);
     this.raw.destroy();
     callback(error);
   }
 
-  // What http.ClientRequest asks of a socket.
-  setTimeout(_ms: number, callback?: () => void): this {
-    if (callback) this.once('timeout', callback);
+  // What http.ClientRequest asks of a socket: net.Socket's idle timeout ('timeout' after ms without traffic; 0 off).
+  setTimeout(ms: number, callback?: () => void): this {
+    this.idleMs = ms;
+    this.armIdle();
+    if (callback) {
+      if (ms === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
     return this;
+  }
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    if (this.idleMs <= 0 || this.destroyed || this.ending) return;
+    this.idleTimer = setTimeout(() => this.emit('timeout'), this.idleMs);
+    this.idleTimer.unref();
   }
   setNoDelay(): this {
     return this;

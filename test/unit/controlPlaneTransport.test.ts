@@ -106,6 +106,33 @@ describe('the API through a docker exec session', () => {
     }
   });
 
+  test("a kept-alive session serves many requests without gathering timeout listeners; a silent API times out at the client's timeout", async () => {
+    const api = await apiServer((req, res) => {
+      if (req.url === '/v1/status') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"phase":"ready"}');
+      } // anything else: never answered
+    });
+    const { docker, execs } = engineRelayingTo(api.socket);
+    const client = new ControlPlaneClient(new ExecRelayTransport(docker, 'cp', '/s'), 300);
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 25; i++) assert.equal(((await client.status()) as unknown as { phase: string }).phase, 'ready');
+      assert.equal(execs.length, 1, 'one session for all of them');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((m) => /timeout listeners/.test(m)), []);
+      const started = Date.now();
+      await assert.rejects(client.down(), /did not answer POST \/v1\/down within 0\.3 s/);
+      assert.ok(Date.now() - started < 5_000, 'it gave up at its timeout');
+    } finally {
+      process.off('warning', onWarning);
+      client.close();
+      await api.close();
+    }
+  });
+
   test('the event stream: each line as it comes', async () => {
     const api = await apiServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
