@@ -156,10 +156,22 @@ function projectAsks(rules: readonly ProjectRule[]): Ask[] {
   });
 }
 
-/** What a successful operation asked to allow (a remove or a deny path rule asks for nothing). */
-function opAsks(op: Op, project: readonly ProjectRule[]): Ask[] {
+/**
+ * What a successful operation asked to allow: a deny path rule asks for nothing, nor does a remove,
+ * except `remove --path` of a deny path rule under path_default allow, which asks for its path.
+ */
+function opAsks(op: Op, project: readonly ProjectRule[], before: RuntimeState = EMPTY_STATE, after: RuntimeState = EMPTY_STATE): Ask[] {
   if (op.verb === 'refresh') return projectAsks(project);
-  if (op.verb === 'remove') return [];
+  if (op.verb === 'remove') {
+    if (op.request.path === undefined) return [];
+    return before.rules.flatMap((rule, i): Ask[] => {
+      const dropped = (rule.path_rules ?? []).length - (after.rules[i]?.path_rules ?? []).length;
+      if (dropped === 0 || rule.path_default !== 'allow') return [];
+      return (rule.path_rules ?? [])
+        .filter((pr) => pr.path === op.request.path && pr.action === 'deny')
+        .map((pr) => ({ dst: rule.dst, proto: rule.proto, port: rule.port, path: { path: pr.path, ...(pr.methods ? { methods: pr.methods } : {}) } }));
+    });
+  }
   const { dst, proto, port, pathRule } = op.request;
   const base = { dst, proto: normProto(proto), ...(port !== undefined ? { port } : {}) };
   if (!pathRule) return [base];
@@ -236,8 +248,8 @@ function runSequence(ops: readonly Op[], project: readonly ProjectRule[], projec
     }
     assert.ok(!checkState(outcome.state).failed, `the state after ${JSON.stringify(op)} checks`);
     emptied ||= emptiesAnEntry(op, before, outcome.state);
+    asks.push(...opAsks(op, project, state, outcome.state));
     state = outcome.state;
-    asks.push(...opAsks(op, project));
   }
   return { state, asks, emptied };
 }
@@ -377,8 +389,8 @@ describe('clawker firewall add / remove arguments (the CLI bundle)', () => {
           assert.equal(r.status, want, `clawker ${JSON.stringify(args)}: ${r.stderr}`);
           if (outcome.ok && !(op.verb === 'refresh' && loaded.failed)) {
             emptied ||= emptiesAnEntry(op, expected, outcome.state);
+            asks.push(...opAsks(op, project, expected, outcome.state));
             expected = outcome.state;
-            asks.push(...opAsks(op, project));
           }
           assert.deepEqual(w.stored().rules, expected.rules, 'the store holds what the pure operations computed');
         }

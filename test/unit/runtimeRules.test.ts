@@ -135,6 +135,25 @@ describe('add DOMAIN --path P --action A: path rules', () => {
     ]);
   });
 
+  test('a deny is never overwritten by a rule that leaves some of its methods out: those requests would fall through to what allows them (fuzzing found it)', () => {
+    // The fuzzer's case: the project denies / under path_default allow; "allow POST on /" would open GET /.
+    const project = projectRules('security:\n  firewall:\n    rules:\n      - dst: 10.0.0.1\n        proto: https\n        path_rules:\n          - path: /\n            action: deny\n        path_default: allow\n');
+    const refreshed = done(refreshFromProject(EMPTY_STATE, project)).state;
+    assert.equal(verdict(refreshed, 'https://10.0.0.1/', 'GET', project), 'deny');
+    const refused = addRule(refreshed, { dst: '10.0.0.1', pathRule: { path: '/', action: 'allow', methods: ['POST'] } }, { projectRules: project });
+    assert.equal(
+      failed(refused),
+      "10.0.0.1 https:443: path rule '/' deny would be overwritten by '/' allow [POST], which leaves out every method but POST: those requests to '/' would no longer be denied by it. Give --methods covering what it denies, or remove it first (remove with --path) if that is what you want.",
+    );
+    // A shorter allow behind it, path_default deny: a deny narrowed to POST would open GET /v1.
+    const twoRules = chain(base, (s) => addRule(s, { dst: 'api.example.com', pathRule: { path: '/', action: 'allow' } }), (s) => addRule(s, { dst: 'api.example.com', pathRule: { path: '/v1', action: 'deny', methods: ['GET', 'POST'] } }));
+    assert.match(failed(addRule(twoRules, { dst: 'api.example.com', pathRule: { path: '/v1', action: 'deny', methods: ['POST'] } })), /leaves out GET: those requests to '\/v1' would no longer be denied/);
+    assert.equal(verdict(twoRules, 'https://api.example.com/v1/x', 'GET'), 'deny', 'nothing changed');
+    // What covers the deny's methods is fine: every method, or more of them.
+    assert.deepEqual(done(addRule(twoRules, { dst: 'api.example.com', pathRule: { path: '/v1', action: 'allow' } })).state.rules[0]!.path_rules, [{ path: '/', action: 'allow' }, { path: '/v1', action: 'allow' }]);
+    assert.equal(done(addRule(twoRules, { dst: 'api.example.com', pathRule: { path: '/v1', action: 'deny', methods: ['GET', 'POST', 'PUT'] } })).ok, true);
+  });
+
   test('"a different --path value appends a new entry": lookup is by exact string, so /v1 and /v1/ differ', () => {
     const out = chain(
       base,

@@ -78,6 +78,13 @@ export interface OperationContext {
 
 const fail = (...errors: string[]): Outcome => ({ ok: false, errors });
 
+/** The methods `before` names (undefined: every method) that `after` does not (undefined: every method). */
+function methodsLeftOut(before: readonly string[] | undefined, after: readonly string[] | undefined): string[] {
+  if (after === undefined) return [];
+  if (before === undefined) return [`every method but ${after.join(', ')}`];
+  return before.filter((m) => !after.includes(m));
+}
+
 /** `api.example.com https:443`; also for a malformed rule read from a damaged file. */
 export function describeStoredRule(rule: unknown): string {
   if (rule === null || typeof rule !== 'object' || Array.isArray(rule)) return JSON.stringify(rule) ?? String(rule);
@@ -331,6 +338,16 @@ export function addRule(state: RuntimeState, request: AddRequest, context: Opera
     const before = pathRules[at]!;
     if (samePathRule(before, pathRule)) {
       return finish(state.rules, [], [{ kind: 'unchanged', message: `${target.label} already has path rule ${describePathRule(pathRule)}; nothing changed.` }], warnings);
+    }
+    // A deny overwritten by a rule that leaves some of its methods out would send those methods on to
+    // the shorter path rules and path_default: requests nobody asked to allow (allow / POST over
+    // deny / would open GET /). Refused, as removing a deny's last path rule under deny-by-default is.
+    const uncovered = before.action === 'deny' ? methodsLeftOut(before.methods, pathRule.methods) : [];
+    if (uncovered.length) {
+      return fail(
+        `${target.label}: path rule ${describePathRule(before)} would be overwritten by ${describePathRule(pathRule)}, which leaves out ${uncovered.join(', ')}: ` +
+          `those requests to '${pathRule.path}' would no longer be denied by it. Give --methods covering what it denies, or remove it first (remove with --path) if that is what you want.`,
+      );
     }
     updated = withPathRules(base, replaceAt(pathRules, at, pathRule));
     change = { kind: index >= 0 ? 'updated' : 'added', message: `Updated path rule on ${target.label}: ${describePathRule(before)} → ${describePathRule(pathRule)}` };
