@@ -15,10 +15,8 @@ export const MUTATE = [
   'src/core/agents/agentContainerSpec.ts',
   'src/hostproxy/**/*.ts',
   'src/agentd/**/*.ts',
-  // The control plane's enrollment (the host-gateway the datapath opens to agents; the agents'
-  // cgroup guard; enroll, start the command, unenroll) and its shutdown (`down`); the rest of the
-  // daemon is wiring exercised by the e2e suites.
-  'src/controlplane/controlPlane.ts:181-201',
+  // The control plane's enrollment (the agents' cgroup guard; enroll, start the command, unenroll)
+  // and its shutdown (`down`); the rest of the daemon is wiring exercised by the e2e suites.
   'src/controlplane/controlPlane.ts:207-217',
   'src/controlplane/controlPlane.ts:420-503',
   'src/controlplane/controlPlane.ts:669-687',
@@ -39,8 +37,6 @@ export const TEST_FILES = [
   'test/unit/agentd.test.ts',
   'test/unit/sessionCertificate.test.ts',
   'test/unit/controlPlaneAgents.test.ts',
-  'test/unit/hostGateway.test.ts',
-  'test/unit/hostProxyIdleExit.test.ts',
   'test/unit/agentIdentity.test.ts',
   'test/unit/badInputs.test.ts',
   'test/unit/pki.test.ts',
