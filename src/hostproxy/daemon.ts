@@ -119,6 +119,7 @@ export async function startHostProxy(config: HostProxyConfig, deps: HostProxyDae
 function watchIdle(agents: AgentDirectory, config: HostProxyConfig, deps: HostProxyDaemonDeps, stop: (why: string) => void): void {
   const policy = { ...DEFAULT_IDLE_POLICY, graceMs: config.idleGraceMs };
   let state = idleStart(deps.now());
+  const next = (): void => void deps.setTimeout(() => void tick(), config.idlePollMs).unref();
   const tick = async (): Promise<void> => {
     const seen = await agents.runningCount().then(
       (running) => ({ running }),
@@ -130,9 +131,9 @@ function watchIdle(agents: AgentDirectory, config: HostProxyConfig, deps: HostPr
       return;
     }
     state = step.state;
-    deps.setTimeout(() => void tick(), config.idlePollMs).unref();
+    next();
   };
-  deps.setTimeout(() => void tick(), config.idlePollMs).unref();
+  next();
 }
 
 /** `node hostproxy.js --data-dir …`: the daemon's own arguments, after node's and the script's path. */

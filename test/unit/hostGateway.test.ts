@@ -40,23 +40,22 @@ describe('host.docker.internal in /etc/hosts', () => {
 });
 
 describe('where the host proxy listens', () => {
-  const localList = ['127.0.0.1', '10.0.2.15', '172.17.0.1'];
-  const local = (a: string): boolean => localList.includes(a);
+
 
   test('Docker Desktop, OrbStack, Colima: loopback, whatever their host-gateway is', () => {
     for (const kind of ['docker-desktop', 'orbstack', 'colima'] as const) {
-      assert.deepEqual(hostProxyListenAddress({ kind, hostGateway: '192.168.65.254', isLocal: local }), { address: '127.0.0.1' }, kind);
-      assert.deepEqual(hostProxyListenAddress({ kind, hostGateway: undefined, isLocal: local }), { address: '127.0.0.1' }, kind);
+      assert.deepEqual(hostProxyListenAddress({ kind, hostGateway: '192.168.65.254', hostGatewayIsLocal: false }), { address: '127.0.0.1' }, kind);
+      assert.deepEqual(hostProxyListenAddress({ kind, hostGateway: undefined, hostGatewayIsLocal: false }), { address: '127.0.0.1' }, kind);
     }
   });
 
   test('a Linux or remote engine: its host-gateway, when that is an address of this machine', () => {
-    assert.deepEqual(hostProxyListenAddress({ kind: 'linux-local', hostGateway: '172.17.0.1', isLocal: local }), { address: '172.17.0.1' });
-    assert.deepEqual(hostProxyListenAddress({ kind: 'remote', hostGateway: '10.0.2.15', isLocal: local }), { address: '10.0.2.15' });
+    assert.deepEqual(hostProxyListenAddress({ kind: 'linux-local', hostGateway: '172.17.0.1', hostGatewayIsLocal: true }), { address: '172.17.0.1' });
+    assert.deepEqual(hostProxyListenAddress({ kind: 'remote', hostGateway: '10.0.2.15', hostGatewayIsLocal: true }), { address: '10.0.2.15' });
   });
 
   test('a host-gateway that is not this machine: refused, naming it and what to do', () => {
-    const r = hostProxyListenAddress({ kind: 'remote', hostGateway: '172.18.0.1', isLocal: local });
+    const r = hostProxyListenAddress({ kind: 'remote', hostGateway: '172.18.0.1', hostGatewayIsLocal: false });
     assert.deepEqual(r, {
       what: "the engine's host-gateway (172.18.0.1, what host.docker.internal is in its containers) is not an address of this machine, so agents cannot reach a host proxy here",
       next: "start that engine's dockerd with --host-gateway-ip set to an address of this machine that it can route to, or set security.enable_host_proxy: false in .clawker.yaml (no git credentials or browser sign-in from agents)",
@@ -64,7 +63,7 @@ describe('where the host proxy listens', () => {
   });
 
   test('no host-gateway at all: refused, with the engine version that has one', () => {
-    const r = hostProxyListenAddress({ kind: 'linux-local', hostGateway: undefined, isLocal: local });
+    const r = hostProxyListenAddress({ kind: 'linux-local', hostGateway: undefined, hostGatewayIsLocal: false });
     assert.ok('what' in r);
     assert.equal(r.what, 'the engine gives its containers no IPv4 address for host.docker.internal (host-gateway), so agents cannot reach the host proxy');
     assert.match(r.next, /^use Docker 20\.10 or later, or set security\.enable_host_proxy: false/);

@@ -15,9 +15,10 @@ export function registerHostProxyCommands(program: Command): void {
     .action(async (o: { json?: boolean }) => {
       const dataDir = defaultDataDir();
       const rec = await runningHostProxy(dataDir);
-      const status = rec ? { running: true, pid: rec.pid, url: hostProxyUrl(rec.listenAddress, rec.port), stack: rec.stackPrefix, dataDir } : { running: false, dataDir };
+      const url = rec && hostProxyUrl(rec.listenAddress, rec.port);
+      const status = rec ? { running: true, pid: rec.pid, url, stack: rec.stackPrefix, dataDir } : { running: false, dataDir };
       if (o.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
-      else process.stdout.write(rec ? `host proxy: running (pid ${rec.pid}) on ${hostProxyUrl(rec.listenAddress, rec.port)} for stack ${rec.stackPrefix}\n` : `host proxy: not running (data dir ${dataDir})\n`);
+      else process.stdout.write(rec ? `host proxy: running (pid ${rec.pid}) on ${url} for stack ${rec.stackPrefix}\n` : `host proxy: not running (data dir ${dataDir})\n`);
     });
   hostProxy
     .command('stop')

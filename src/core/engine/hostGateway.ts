@@ -32,13 +32,13 @@ export type HostProxyListen = { readonly address: string } | { readonly what: st
  * engines that forward host-gateway there; else the host-gateway address itself, which must be one
  * of this machine's (a remote engine whose host-gateway is not can reach no host proxy here).
  */
-export function hostProxyListenAddress(o: { readonly kind: EngineKind; readonly hostGateway: string | undefined; readonly isLocal: (address: string) => boolean }): HostProxyListen {
+export function hostProxyListenAddress(o: { readonly kind: EngineKind; readonly hostGateway: string | undefined; readonly hostGatewayIsLocal: boolean }): HostProxyListen {
   if (LOOPBACK_FORWARDING.has(o.kind)) return { address: '127.0.0.1' };
   const disable = 'or set security.enable_host_proxy: false in .clawker.yaml (no git credentials or browser sign-in from agents)';
   if (o.hostGateway === undefined) {
     return { what: `the engine gives its containers no IPv4 address for ${HOST_GATEWAY_NAME} (host-gateway), so agents cannot reach the host proxy`, next: `use Docker 20.10 or later, ${disable}` };
   }
-  if (!o.isLocal(o.hostGateway)) {
+  if (!o.hostGatewayIsLocal) {
     return {
       what: `the engine's host-gateway (${o.hostGateway}, what ${HOST_GATEWAY_NAME} is in its containers) is not an address of this machine, so agents cannot reach a host proxy here`,
       next: `start that engine's dockerd with --host-gateway-ip set to an address of this machine that it can route to, ${disable}`,

@@ -244,8 +244,8 @@ async function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRul
  * host-gateway (the control plane's, or a probe's when the firewall is off) and the engine's kind.
  */
 async function hostProxyListen(kind: EngineReport['kind'], hostGateway: string | undefined): Promise<string> {
-  const local = hostGateway !== undefined && (await isLocalAddress(hostGateway));
-  const listen = hostProxyListenAddress({ kind, hostGateway, isLocal: () => local });
+  const hostGatewayIsLocal = hostGateway !== undefined && (await isLocalAddress(hostGateway));
+  const listen = hostProxyListenAddress({ kind, hostGateway, hostGatewayIsLocal });
   if ('what' in listen) throw new AgentLifecycleError(listen.what, 'host proxy', listen.next);
   return listen.address;
 }
