@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Build the firewall stack's images from this checkout:
 #   clawker-coredns:latest       images/coredns (CoreDNS + dnsbpf, the binary built here with Go)
-#   clawker-controlplane:latest  images/controlplane (Node, dist/controlplane.js, bpf/build/bpfman)
+#   clawker-controlplane:latest  images/controlplane (Node, dist/controlplane.js, bpfman)
 # (the tags are those the CLI runs by default; CLAWKER_COREDNS_IMAGE / CLAWKER_CONTROLPLANE_IMAGE
 # choose others, below).
 #
 #   bash scripts/build-images.sh [--only coredns|controlplane] [--force] [--verbose]
+#   bash scripts/build-images.sh --binaries-only [--arch amd64|arm64|all]
 #   npm run images -- [same flags]
 #
+# Two steps. First the files a .vsix ships are made here: dist/controlplane.js (esbuild) and the
+# static Linux binaries dist/engine/linux-<arch>/{bpfman,coredns} (Go, CGO off, -trimpath, no VCS
+# stamp: the same sources give the same bytes). Then `clawker firewall build` (dist/cli.js) builds
+# the images on the engine from exactly those files, as a user's `clawker firewall up` does from the
+# installed extension (src/platform/docker/stackImages.ts): one way to build them, whoever asks.
+# --binaries-only stops after the first step (scripts/package.mjs: --arch all).
+#
 # Environment:
-#   CLAWKER_BASE_IMAGE  passed to both Dockerfiles as BASE_IMAGE (default: the Dockerfiles' own
-#                       defaults, the pinned upstream images). Without a registry (the test bed):
+#   CLAWKER_BASE_IMAGE  the base of both images (default: each Dockerfile's pinned upstream image).
+#                       Without a registry (the test bed):
 #                       CLAWKER_BASE_IMAGE=clawker-testbed/debian:bookworm (images/base/import-debian.sh).
 #   CLAWKER_COREDNS_IMAGE, CLAWKER_CONTROLPLANE_IMAGE
 #                       the tags to build (default clawker-coredns:latest, clawker-controlplane:latest):
@@ -18,11 +26,10 @@
 #                       tags leaves the default images alone. The test suites build under their own
 #                       tags (test/e2e/stackImages.ts: clawker-coredns:e2e, clawker-controlplane:e2e),
 #                       and test/mutation/datapath.ts builds mutants under clawker-*:mutant-<name>.
-#   CLAWKER_DOCKER      the docker client to build with (default: the first one on PATH that has
-#                       BuildKit; see pick_docker below).
+#   DOCKER_HOST and the rest of the engine's resolution apply as to every clawker command.
 #
 # Needs: Go (go.mod's version), make and clang (bpf/), Node with node_modules (npm ci), a Docker
-# engine with BuildKit (18.09+).
+# engine (any builder).
 #
 # Each image carries the label dev.clawker.build.inputs: a hash of everything it is built from
 # (Dockerfile, binaries, bundle, base image and build arguments). When the image already has the
@@ -33,10 +40,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-COREDNS_TAG="${CLAWKER_COREDNS_IMAGE:-clawker-coredns:latest}"
-CONTROLPLANE_TAG="${CLAWKER_CONTROLPLANE_IMAGE:-clawker-controlplane:latest}"
-INPUTS_LABEL=dev.clawker.build.inputs
-
 say() { printf '[images] %s\n' "$*"; }
 die() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -45,10 +48,15 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 ONLY=""
 FORCE=0
 VERBOSE=0
+BINARIES_ONLY=0
+ARCH=""
 while (($#)); do
   case "$1" in
     --only) (($# >= 2)) || die "--only needs a value: coredns or controlplane"; ONLY="$2"; shift 2 ;;
     --only=*) ONLY="${1#--only=}"; shift ;;
+    --arch) (($# >= 2)) || die "--arch needs a value: amd64, arm64 or all"; ARCH="$2"; shift 2 ;;
+    --arch=*) ARCH="${1#--arch=}"; shift ;;
+    --binaries-only) BINARIES_ONLY=1; shift ;;
     --force) FORCE=1; shift ;;
     --verbose) VERBOSE=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -59,20 +67,14 @@ case "$ONLY" in
   "" | coredns | controlplane) ;;
   *) die "--only takes coredns or controlplane, not '$ONLY'" ;;
 esac
-
-BASE_IMAGE="${CLAWKER_BASE_IMAGE:-}"
-# An image reference, nothing else (it is only ever passed as one argument, but a typo should fail here).
-if [[ -n "$BASE_IMAGE" && ! "$BASE_IMAGE" =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]]; then
-  die "CLAWKER_BASE_IMAGE is not an image reference: '$BASE_IMAGE'"
-fi
-# A tag to build: name[:tag], no digest (a digest names an image, it cannot be built).
-for tag in "$COREDNS_TAG" "$CONTROLPLANE_TAG"; do
-  [[ "$tag" =~ ^[A-Za-z0-9][A-Za-z0-9._/:-]*$ ]] \
-    || die "not a tag to build (CLAWKER_COREDNS_IMAGE / CLAWKER_CONTROLPLANE_IMAGE): '$tag'"
-done
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/clawker-images.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+command -v go >/dev/null || die "Go not found: bpfman and CoreDNS are compiled on this machine (install Go, the version in images/coredns/go.mod)"
+HOST_ARCH="$(go env GOARCH)"
+case "$ARCH" in
+  "") ARCHES=("$HOST_ARCH") ;;
+  all) ARCHES=(amd64 arm64) ;;
+  amd64 | arm64) ARCHES=("$ARCH") ;;
+  *) die "--arch takes amd64, arm64 or all, not '$ARCH'" ;;
+esac
 
 # run_step NAME HINT COMMAND...: runs COMMAND (an argument list, never a string) with its output in
 # a log; on failure shows the end of the log and stops, naming the step and what to do.
@@ -93,123 +95,42 @@ run_step() {
   say "  ok ($((SECONDS - start)) s)"
 }
 
-# A docker client that builds with BuildKit. The coredns Dockerfile needs BuildKit: the prebuilt
-# binary is chosen by `FROM ${BINARY_STAGE}`, and only BuildKit skips the Go build stage that is
-# then unused (the classic builder runs every stage, and would need a Go image). Docker clients
-# before 23 have BuildKit built in (DOCKER_BUILDKIT=1); 23 and later hand `docker build` to the
-# buildx plugin and refuse DOCKER_BUILDKIT=1 without it. A machine can have both: Debian's
-# docker.io puts a 20.10 client in /usr/bin, and a newer client without buildx may come first on PATH.
-pick_docker() {
-  local candidate version
-  if [[ -n "${CLAWKER_DOCKER:-}" ]]; then
-    DOCKER="$CLAWKER_DOCKER"
-    return 0
+# A static binary: the image's libc is not the build machine's.
+require_static() {
+  if command -v readelf >/dev/null && [[ "$(readelf -l "$1" 2>/dev/null || true)" == *"program interpreter"* ]]; then
+    die "$1 is dynamically linked (was it built with cgo?): remove it and run again"
   fi
-  while IFS= read -r candidate; do
-    [[ -x "$candidate" ]] || continue
-    if "$candidate" buildx version >/dev/null 2>&1; then
-      DOCKER="$candidate"
-      return 0
-    fi
-    version="$("$candidate" --version 2>/dev/null)" || continue # "Docker version 20.10.24+dfsg1, build …"
-    if [[ "$version" =~ ^Docker\ version\ ([0-9]+)\. ]] && ((BASH_REMATCH[1] < 23)); then
-      DOCKER="$candidate"
-      return 0
-    fi
-  done < <(type -ap docker; printf '%s\n' /usr/bin/docker)
-  return 1
 }
 
-# The hash of an image's inputs: the lines on stdin, the build arguments and the base image's id.
-inputs_hash() {
-  {
-    cat
-    printf 'build-arg %s\n' "${BUILD_ARGS[@]}"
-    if [[ -n "$BASE_IMAGE" ]]; then
-      printf 'base-id %s\n' "$("$DOCKER" image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || echo absent)"
-    fi
-  } | sha256sum | cut -c1-64
-}
-
-# build_image TAG CONTEXT HASH WHAT: docker build with BuildKit, unless TAG already has HASH.
-build_image() {
-  local tag="$1" context="$2" hash="$3" what="$4" current
-  current="$("$DOCKER" image inspect --format "{{index .Config.Labels \"$INPUTS_LABEL\"}}" "$tag" 2>/dev/null || true)"
-  if ((!FORCE)) && [[ "$current" == "$hash" ]]; then
-    say "$tag is up to date (inputs ${hash:0:12}); --force rebuilds it"
-    return 0
+build_binaries() {
+  local arch="$1" out="dist/engine/linux-$1"
+  mkdir -p "$out"
+  if [[ -z "$ONLY" || "$ONLY" == coredns ]]; then
+    run_step "go build $out/coredns (minutes when Go's build cache is cold)" \
+      "Check that 'go build ./...' works in images/coredns (Go version in go.mod, Go module proxy or a filled module cache)." \
+      env CGO_ENABLED=0 GOOS=linux GOARCH="$arch" GOFLAGS=-buildvcs=false go -C images/coredns build -trimpath -ldflags='-s -w' -o "$ROOT/$out/coredns" ./cmd/coredns-clawker
+    require_static "$out/coredns"
   fi
-  local hint="Read the docker build output above."
-  if [[ -n "$BASE_IMAGE" ]] && ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    say "base image $BASE_IMAGE is not present locally: docker build will try to pull it"
-    hint+=" Without a registry, import a base image (bash images/base/import-debian.sh) and set CLAWKER_BASE_IMAGE=clawker-testbed/debian:bookworm."
+  if [[ -z "$ONLY" || "$ONLY" == controlplane ]]; then
+    # The datapath object is the same for every architecture (clang -target bpf, little-endian on both).
+    run_step "make -C bpf bpfman (linux/$arch)" \
+      "make -C bpf bpfman needs clang, libbpf-dev, linux-libc-dev and Go (bpf/Makefile)." \
+      env CGO_ENABLED=0 GOOS=linux GOARCH="$arch" make -C bpf BUILD="build/linux-$arch" "build/linux-$arch/bpfman"
+    cp "bpf/build/linux-$arch/bpfman" "$out/bpfman"
+    require_static "$out/bpfman"
   fi
-  run_step "docker build $tag ($what)" "$hint" \
-    env DOCKER_BUILDKIT=1 "$DOCKER" build --progress=plain \
-    "${BUILD_ARGS[@]/#/--build-arg=}" --label "$INPUTS_LABEL=$hash" -t "$tag" "$context"
-  say "$tag built: $("$DOCKER" image inspect --format '{{.Id}} {{.Size}}' "$tag" | awk '{ printf "%s, %d MB", substr($1, 8, 12), $2 / 1e6 }')"
-}
-
-base_args() {
-  BUILD_ARGS=()
-  if [[ -n "$BASE_IMAGE" ]]; then BUILD_ARGS+=("BASE_IMAGE=$BASE_IMAGE"); fi
-}
-
-build_coredns() {
-  command -v go >/dev/null || die "Go not found: CoreDNS is compiled on this machine (install Go, the version in images/coredns/go.mod)"
-  # -buildvcs=false: the binary must not change with every commit of the repository (it would
-  # defeat the inputs hash); -trimpath keeps it independent of the checkout's path.
-  run_step "go build images/coredns/dist/coredns-clawker (minutes when Go's build cache is cold)" \
-    "Check that 'go build ./...' works in images/coredns (Go version in go.mod, Go module proxy or a filled module cache)." \
-    env CGO_ENABLED=0 GOFLAGS=-buildvcs=false go -C images/coredns build -trimpath -ldflags='-s -w' -o dist/coredns-clawker ./cmd/coredns-clawker
-
-  base_args
-  # BINARY_STAGE=prebuilt takes dist/coredns-clawker. GO_IMAGE=scratch: the Go stage is not built
-  # then, but BuildKit still parses every FROM, and the Dockerfile's GO_IMAGE default is not a valid
-  # reference until its digest is pinned.
-  BUILD_ARGS+=("BINARY_STAGE=prebuilt" "GO_IMAGE=scratch")
-  local hash
-  hash="$(cd images/coredns && sha256sum Dockerfile dist/coredns-clawker | sed 's/^/file /' | inputs_hash)"
-  build_image "$COREDNS_TAG" images/coredns "$hash" "context images/coredns"
-}
-
-build_controlplane() {
-  command -v node >/dev/null || die "node not found: the control-plane bundle is built with esbuild (install Node 20)"
-  [[ -d node_modules/esbuild ]] || die "node_modules/esbuild missing: run npm ci"
-  command -v go >/dev/null || die "Go not found: bpfman is compiled on this machine (install Go, the version in images/controlplane/bpfman/go.mod)"
-  run_step "esbuild dist/controlplane.js (node scripts/build.mjs)" \
-    "Fix the build errors shown (npm run build shows the same)." \
-    node scripts/build.mjs
-  [[ -s dist/controlplane.js ]] || die "node scripts/build.mjs did not write dist/controlplane.js (is the controlplane entry in scripts/build.mjs?)"
-  run_step "make -C bpf bpfman" \
-    "make -C bpf bpfman needs clang, libbpf-dev, linux-libc-dev and Go (bpf/Makefile)." \
-    env CGO_ENABLED=0 make -C bpf bpfman
-  # The image's libc need not be the build machine's: bpfman must be static (it is built with
-  # CGO_ENABLED=0; a binary left by an earlier cgo build would not be rebuilt by make).
-  if command -v readelf >/dev/null; then
-    local headers
-    headers="$(readelf -l bpf/build/bpfman 2>/dev/null || true)"
-    if [[ "$headers" == *"program interpreter"* ]]; then
-      die "bpf/build/bpfman is dynamically linked: remove it and run again (it is rebuilt with CGO_ENABLED=0)"
-    fi
-  fi
-
-  local context="$WORK/controlplane"
-  mkdir -p "$context"
-  cp images/controlplane/Dockerfile "$context/Dockerfile"
-  cp dist/controlplane.js "$context/controlplane.js"
-  cp bpf/build/bpfman "$context/bpfman"
-  base_args
-  local hash
-  hash="$(cd "$context" && sha256sum Dockerfile controlplane.js bpfman | sed 's/^/file /' | inputs_hash)"
-  build_image "$CONTROLPLANE_TAG" "$context" "$hash" "images/controlplane/Dockerfile, controlplane.js, bpfman"
 }
 
 START=$SECONDS
-pick_docker || die "no docker client with BuildKit found on PATH (nor /usr/bin/docker): install Debian's docker.io (its 20.10 client has BuildKit built in) or the buildx plugin, or set CLAWKER_DOCKER"
-"$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1 \
-  || die "the Docker daemon does not answer ($DOCKER version): start dockerd (the test bed: bash test/testbed/provision.sh)"
-say "building with $DOCKER (BuildKit), base image: ${BASE_IMAGE:-as in each Dockerfile}"
+command -v node >/dev/null || die "node not found: the control-plane bundle is built with esbuild (install Node 20 or later)"
+[[ -d node_modules/esbuild ]] || die "node_modules/esbuild missing: run npm ci"
+run_step "esbuild dist/ (node scripts/build.mjs)" "Fix the build errors shown (npm run build shows the same)." node scripts/build.mjs
+[[ -s dist/controlplane.js && -s dist/cli.js ]] || die "node scripts/build.mjs did not write dist/controlplane.js and dist/cli.js"
+for arch in "${ARCHES[@]}"; do build_binaries "$arch"; done
+if ((BINARIES_ONLY)); then
+  say "binaries in dist/engine/ for ${ARCHES[*]} in $((SECONDS - START)) s"
+  exit 0
+fi
 
 # Images are global to the engine: one build at a time (e2e suites run in parallel processes;
 # whoever waits finds the images up to date).
@@ -220,7 +141,16 @@ if command -v flock >/dev/null; then
     flock 9
   fi
 fi
-
-if [[ -z "$ONLY" || "$ONLY" == coredns ]]; then build_coredns; fi
-if [[ -z "$ONLY" || "$ONLY" == controlplane ]]; then build_controlplane; fi
+# Envoy is not built: `firewall up` pulls it (or the test bed's stand-in is named).
+for image in controlplane coredns; do
+  [[ -z "$ONLY" || "$ONLY" == "$image" ]] || continue
+  args=(firewall build --only "$image")
+  ((FORCE)) && args+=(--force)
+  say "clawker ${args[*]} (base image: ${CLAWKER_BASE_IMAGE:-as in the Dockerfile})"
+  set +e
+  node dist/cli.js "${args[@]}" 2>&1 | sed 's/^/  /'
+  status="${PIPESTATUS[0]}"
+  set -e
+  ((status == 0)) || die "clawker ${args[*]} failed (exit $status): see its output above"
+done
 say "done in $((SECONDS - START)) s"

@@ -278,7 +278,7 @@ export class ControlPlane {
       const next = message.includes('is not on this machine')
         ? component === 'envoy'
           ? `pull or load ${spec.Image} (docker pull ${spec.Image}); until then TCP egress has nowhere to go (fail closed)`
-          : 'build it: npm run images'
+          : 'build it: clawker firewall build'
         : `docker logs ${spec.name}`;
       this.health.set(component, { name: component, healthy: false, detail: message, next });
       this.report.warn(`${component}: ${message}; next: ${next}`);

@@ -12,7 +12,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { after, before, test } from 'node:test';
 import { INSTALLED_SOURCES } from '../../src/core/agents/agentImageInputs';
+import { BUILT_STACK_IMAGES, ENGINE_ARCHES, stackImageSources } from '../../src/core/stack/stackImages';
 import { findInstallationRoot, locateAgentImageSources } from '../../src/platform/docker/agentImage';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { TARGETS, engineBinaries, ignoreFileText } = require('../../scripts/package.mjs') as {
+  TARGETS: Record<string, string>;
+  engineBinaries: (arch: string) => string[];
+  ignoreFileText: (arch: string) => string;
+};
 
 const ROOT = join(__dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'clawker-packaging-'));
@@ -46,14 +53,22 @@ before(() => {
     .filter((file) => file !== '' && existsSync(join(ROOT, file)) && lstatSync(join(ROOT, file)).isFile());
   copyInto(stage, tracked, ROOT);
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--production', '--outdir', join(stage, 'dist')], { cwd: ROOT, stdio: 'pipe' });
+  // Stand-ins for the Go binaries of both architectures (scripts/build-images.sh compiles the real
+  // ones; the journey in test/e2e/vsixJourney.test.ts runs them): the package takes one architecture.
+  for (const arch of ENGINE_ARCHES) for (const file of engineBinaries(arch)) {
+    mkdirSync(dirname(join(stage, file)), { recursive: true });
+    writeFileSync(join(stage, file), `${arch}\n`);
+  }
+  const ignoreFile = join(work, 'linux-x64.vscodeignore');
+  writeFileSync(ignoreFile, ignoreFileText(TARGETS['linux-x64']!));
   const vsce = join(ROOT, 'node_modules', '.bin', 'vsce');
-  listing = execFileSync(vsce, ['ls', '--no-dependencies'], { cwd: stage, encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+  listing = execFileSync(vsce, ['ls', '--no-dependencies', '--ignoreFile', ignoreFile], { cwd: stage, encoding: 'utf8' }).split('\n').filter(Boolean).sort();
   copyInto(installed, listing, stage);
 });
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
-test('the package holds exactly the extension, its lazy parts, the CLI, the host proxy and the agent image sources', () => {
+test('the package holds exactly the extension, its lazy parts, the CLI, the host proxy, the agent image sources and the stack images sources', () => {
   const { napiHeadersDir, ...agentImageFiles } = INSTALLED_SOURCES;
   const expected = [
     'package.json',
@@ -69,8 +84,26 @@ test('the package holds exactly the extension, its lazy parts, the CLI, the host
     'dist/hostproxy.js',
     ...Object.values(agentImageFiles),
     ...napiHeaderNames().map((name) => `${napiHeadersDir}/${name}`),
+    ...new Set(BUILT_STACK_IMAGES.flatMap((image) => stackImageSources(image, 'amd64').map((s) => s.source))),
   ].sort();
   assert.deepEqual(listing, expected);
+});
+
+test("each platform's package carries the Linux binaries of its engine's architecture, macOS ones included", () => {
+  assert.deepEqual(TARGETS, { 'linux-x64': 'amd64', 'linux-arm64': 'arm64', 'darwin-x64': 'amd64', 'darwin-arm64': 'arm64' });
+  for (const [target, arch] of Object.entries(TARGETS)) {
+    const text = ignoreFileText(arch);
+    for (const other of ENGINE_ARCHES) {
+      const listed = engineBinaries(other).every((file) => text.includes(`\n!${file}\n`));
+      assert.equal(listed, other === arch, `${target}: linux-${other} binaries ${listed ? 'in' : 'not in'} the package`);
+    }
+  }
+});
+
+test('from the installed files alone, both stack images have every file they are built from', () => {
+  for (const image of BUILT_STACK_IMAGES) {
+    for (const s of stackImageSources(image, 'amd64')) assert.ok(existsSync(join(installed, ...s.source.split('/'))), `${image}: ${s.source}`);
+  }
 });
 
 test('no tests, no source maps, no node_modules, and of the sources only the agent image native helper', () => {

@@ -29,7 +29,8 @@ import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/s
 import type { NormalizedRule } from '../../core/firewall/rule';
 import { EngineConfigError, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { formatProblem } from '../../core/problems';
-import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
+import { PIN_DIR } from '../../core/stack/containerSpecs';
+import { stackImagesFromEnv } from '../../core/stack/stackImages';
 import { DEFAULT_STACK_PREFIX, stackNames } from '../../core/stack/stackNames';
 import { ControlPlaneNotRunning, ControlPlaneRequestError } from '../../platform/controlPlaneClient';
 import * as agentContainers from '../../platform/docker/agentContainers';
@@ -158,11 +159,7 @@ export function registerAgentCommands(program: Command, deps: AgentCliDeps = def
       names,
       firewallEnabled: enabled,
       stack: {
-        images: {
-          envoy: env.CLAWKER_ENVOY_IMAGE ?? DEFAULT_STACK_IMAGES.envoy,
-          coredns: env.CLAWKER_COREDNS_IMAGE ?? DEFAULT_STACK_IMAGES.coredns,
-          controlplane: env.CLAWKER_CONTROLPLANE_IMAGE ?? DEFAULT_STACK_IMAGES.controlplane,
-        },
+        ...stackImagesFromEnv(env),
         upstreams,
         ...(dns ? { dns } : {}),
         pinDir: env.CLAWKER_PIN_DIR ?? PIN_DIR,

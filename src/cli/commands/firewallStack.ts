@@ -5,7 +5,7 @@
  * 0 done (status: healthy), 1 unhealthy or refused, 2 usage or the stack cannot be reached.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type Docker from 'dockerode';
 import { loadSettings } from '../../core/config/load';
 import { DEFAULT_UPSTREAM_DNS, type DnsGuardSettings } from '../../core/config/settingsSchema';
@@ -14,19 +14,21 @@ import { describeEngine, EngineConfigError, type ResolvedEngine } from '../../co
 import { unreachableAdvice } from '../../core/engine/engineSupport';
 import { type EgressEvent, formatEgressEvent } from '../../core/events/egressEvent';
 import type { AgentResult, AgentStatus, Status } from '../../core/stack/controlPlaneApi';
-import { DEFAULT_STACK_IMAGES, PIN_DIR } from '../../core/stack/containerSpecs';
+import { PIN_DIR } from '../../core/stack/containerSpecs';
+import { stackImagesFromEnv } from '../../core/stack/stackImages';
 import { DEFAULT_STACK_PREFIX, stackNames } from '../../core/stack/stackNames';
 import { type ControlPlaneClient, ControlPlaneNotRunning, ControlPlaneRequestError } from '../../platform/controlPlaneClient';
 import { cliControlPlane, cliEngine } from '../controlPlaneAccess';
 import { settingsFile } from '../settingsFile';
 import { dockerClientFor, resolveEngineFor } from '../../platform/docker/engineClient';
+import { ImageBuildError } from '../../platform/docker/imageBuilder';
 import { type StackOptions, StackError, stackDown, stackUp } from '../../platform/docker/stackLauncher';
+import { ensureStackImages, StackImageError } from '../../platform/docker/stackImages';
 import { defaultDataDir } from '../../platform/ruleStore';
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 const err = (line: string): void => void process.stderr.write(`${line}\n`);
 
-const DEFAULT_IMAGES = DEFAULT_STACK_IMAGES;
 /** Control-plane tunables a caller (tests) may pass through from its environment. */
 const PASSED_THROUGH = ['CLAWKER_HEAL_AFTER_MS', 'CLAWKER_DRAIN_AFTER_MS', 'CLAWKER_PROBE_INTERVAL_MS'] as const;
 
@@ -55,11 +57,7 @@ function stackOptions(settings: Settings, json: boolean): StackOptions {
   return {
     dataDir: defaultDataDir(),
     names: stackNames(env.CLAWKER_STACK ?? DEFAULT_STACK_PREFIX),
-    images: {
-      envoy: env.CLAWKER_ENVOY_IMAGE ?? DEFAULT_IMAGES.envoy,
-      coredns: env.CLAWKER_COREDNS_IMAGE ?? DEFAULT_IMAGES.coredns,
-      controlplane: env.CLAWKER_CONTROLPLANE_IMAGE ?? DEFAULT_IMAGES.controlplane,
-    },
+    ...stackImagesFromEnv(env),
     upstreams: settings.upstreams,
     ...(settings.dns ? { dns: settings.dns } : {}),
     pinDir: env.CLAWKER_PIN_DIR ?? PIN_DIR,
@@ -232,6 +230,46 @@ export function registerFirewallStackCommands(firewall: Command): void {
         if (o.json) out(JSON.stringify(status, null, 2));
         else printStatus(status);
         if (!status.components.every((c) => c.healthy)) process.exitCode = 1;
+      }),
+    );
+
+  firewall
+    .command('build')
+    .description(
+      "Build the stack's images (control plane, CoreDNS) on the engine from this installation and pull Envoy when missing; `up` does this when needed. A running stack keeps its images until `down` and `up`.",
+    )
+    .option('--force', 'build even when the images are up to date')
+    .addOption(new Option('--only <image>', 'only this image').choices(['controlplane', 'coredns', 'envoy']))
+    .action((o: { force?: boolean; only?: 'controlplane' | 'coredns' | 'envoy' }) =>
+      guarded(async () => {
+        const settings = readSettings();
+        if (!settings) return;
+        const client = docker(settings);
+        const options = stackOptions(settings, false);
+        let result;
+        try {
+          result = await ensureStackImages(client, {
+            images: options.images,
+            named: options.named!,
+            progress: options.progress,
+            building: true,
+            force: !!o.force,
+            ...(o.only ? { only: [o.only] } : {}),
+          });
+        } catch (e) {
+          if (e instanceof StackImageError) throw new StackError(e.message, e.next);
+          if (e instanceof ImageBuildError) throw new StackError(e.message, 'fix what the build output says, then clawker firewall build --force');
+          throw e;
+        }
+        const { images } = options;
+        for (const image of ['controlplane', 'coredns'] as const) {
+          if (!o.only || o.only === image) out(`${images[image]}: ${result.built.includes(images[image]) ? 'built' : 'up to date'}`);
+        }
+        if (o.only && o.only !== 'envoy') return;
+        if (result.envoyMissing !== undefined) {
+          err(`clawker: ${images.envoy} is not on the engine and could not be pulled: ${result.envoyMissing}\n  next: docker pull ${images.envoy} (or load it), then clawker firewall build`);
+          process.exitCode = 1;
+        } else out(`${images.envoy}: present`);
       }),
     );
 

@@ -110,6 +110,8 @@ export interface AgentImageInputs {
   readonly baseImage?: string;
   /** The local id of a base image not pinned by digest ('absent' when it is not there). */
   readonly baseImageId?: string;
+  /** Which image the inputs are for (the stack's images hash with their own); default the agent image's. */
+  readonly scheme?: string;
 }
 
 const HASH_SCHEME = 'clawker agent image inputs v1';
@@ -127,7 +129,7 @@ export function agentImageInputsHash(inputs: AgentImageInputs): string {
     hash.update(bytes);
     hash.update('\n');
   };
-  part('scheme', HASH_SCHEME);
+  part('scheme', inputs.scheme ?? HASH_SCHEME);
   const files = inputs.files.filter((f) => f.hashed !== false).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (let i = 1; i < files.length; i++) {
     if (files[i]!.name === files[i - 1]!.name) throw new Error(`build context file ${files[i]!.name} given twice`);

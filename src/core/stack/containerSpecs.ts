@@ -39,9 +39,15 @@ export interface StackImages {
   readonly controlplane: string;
 }
 
-/** The images a user's stack runs unless CLAWKER_{ENVOY,COREDNS,CONTROLPLANE}_IMAGE say otherwise. */
+/**
+ * The images a user's stack runs unless CLAWKER_{ENVOY,COREDNS,CONTROLPLANE}_IMAGE say otherwise.
+ * Envoy is pulled by digest (the multi-arch index of v1.36.2, as pinned by stacklok/toolhive; this
+ * machine has no registry to check it against: `docker buildx imagetools inspect
+ * envoyproxy/envoy:v1.36.2` before a release). The other two are built on the engine
+ * (src/core/stack/stackImages.ts).
+ */
 export const DEFAULT_STACK_IMAGES: StackImages = {
-  envoy: 'envoyproxy/envoy:v1.36.2',
+  envoy: 'envoyproxy/envoy:v1.36.2@sha256:4972515dd9a069b44beb43cebba7851596e72a8c61cd7a7c33d8f48efc5280ba',
   coredns: 'clawker-coredns:latest',
   controlplane: 'clawker-controlplane:latest',
 };

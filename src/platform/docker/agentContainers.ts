@@ -59,7 +59,7 @@ import { type StackOptions, StackError, stackUp } from './stackLauncher';
 // ---- what every call gets ------------------------------------------------------------------------
 
 /** How to bring the firewall stack up, as `clawker firewall up` does. */
-export type AgentStackConfig = Pick<StackOptions, 'images' | 'upstreams' | 'dns' | 'pinDir' | 'env' | 'timeoutMs'>;
+export type AgentStackConfig = Pick<StackOptions, 'images' | 'named' | 'upstreams' | 'dns' | 'pinDir' | 'env' | 'timeoutMs'>;
 
 export interface AgentRuntime {
   readonly docker: Docker;

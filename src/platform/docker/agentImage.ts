@@ -19,15 +19,11 @@
 import type Docker from 'dockerode';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import { type AgentUser, DEFAULT_AGENT_USER, isDefaultAgentUser } from '../../core/agents/agentUser';
 import {
   agentImageBuildArgs,
   agentImageInputsHash,
   BUILD_INPUTS_LABEL,
-  type BuildEvent,
-  buildFailureMessage,
-  BuildTranscript,
   CA_FINGERPRINT_LABEL,
   CHECKOUT_NAPI_HEADERS_DIR,
   CONTEXT,
@@ -35,12 +31,11 @@ import {
   INSTALLED_SOURCES,
   isDigestPinned,
   isImageReference,
-  tarArchive,
   toolCommandScript,
 } from '../../core/agents/agentImageInputs';
 import { fingerprint, readCertificate } from '../../core/pki/inspect';
 import { loadOrCreateCa } from '../caStore';
-import { isNotFound } from './containers';
+import { abortError, buildFromFiles, ImageBuildError, imageId, inspectImage, pullImage, removeReplaced } from './imageBuilder';
 
 export const AGENT_IMAGE_TAG = 'clawker-agent:latest';
 export const ENV_BASE_IMAGE = 'CLAWKER_BASE_IMAGE';
@@ -102,7 +97,7 @@ export class AgentImageStaleCaError extends Error {
   }
 }
 
-export class AgentImageBuildError extends Error {
+export class AgentImageBuildError extends ImageBuildError {
   override readonly name = 'AgentImageBuildError';
 }
 
@@ -257,24 +252,6 @@ async function collectInputs(o: AgentImageStatusOptions & { buildCaFile?: string
   return { tag, files, buildArgs: agentImageBuildArgs(baseImage, o.user), baseImage, caFingerprint: fingerprint(readCertificate(caPem)) };
 }
 
-async function imageId(docker: Docker, reference: string): Promise<string | undefined> {
-  try {
-    return (await docker.getImage(reference).inspect()).Id;
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
-}
-
-async function inspectImage(docker: Docker, reference: string): Promise<Docker.ImageInspectInfo | undefined> {
-  try {
-    return await docker.getImage(reference).inspect();
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
-}
-
 /** The inputs hash; a base image not pinned by digest contributes its local id ('absent' when missing). */
 async function inputsHash(docker: Docker, inputs: CollectedInputs): Promise<string> {
   const baseImageId =
@@ -336,14 +313,6 @@ export function ensureAgentImage(docker: Docker, o: EnsureAgentImageOptions): Pr
   return next;
 }
 
-function abortError(signal: AbortSignal | undefined, what: string): Error {
-  const reason = signal?.reason;
-  if (reason instanceof Error && reason.name === 'AbortError') return reason;
-  const error = new Error(`${what} was cancelled`);
-  error.name = 'AbortError';
-  return error;
-}
-
 async function ensureOnce(docker: Docker, o: EnsureAgentImageOptions): Promise<{ image: string; built: boolean }> {
   const progress = o.onProgress ?? (() => undefined);
   if (o.signal?.aborted) throw abortError(o.signal, 'building the agent image');
@@ -365,98 +334,32 @@ async function ensureOnce(docker: Docker, o: EnsureAgentImageOptions): Promise<{
   const started = Date.now();
   const why = existing ? (o.rebuild ? 'rebuild requested' : 'its inputs changed') : 'no image yet: the first build downloads Debian packages and Claude Code, minutes';
   progress(`Building ${tag} on ${inputs.baseImage ?? 'the default base image'} (${why})`);
-  const imageIdBuilt = await runBuild(docker, inputs, hash, progress, o.signal, o.noCache === true);
+  const imageIdBuilt = await buildFromFiles(docker, {
+    tag,
+    files: inputs.files,
+    buildArgs: inputs.buildArgs,
+    labels: { [BUILD_INPUTS_LABEL]: hash, [CA_FINGERPRINT_LABEL]: inputs.caFingerprint },
+    progress,
+    ...(o.signal ? { signal: o.signal } : {}),
+    noCache: o.noCache === true,
+    fail: (message) => new AgentImageBuildError(message),
+  });
   progress(`Built ${tag} (${imageIdBuilt.replace(/^sha256:/, '').slice(0, 12)}) in ${Math.round((Date.now() - started) / 1000)} s`);
 
-  // The image it replaces is now untagged: remove it unless a container still uses it (then the engine refuses; fine).
-  if (existing && existing.Id !== imageIdBuilt) {
-    await docker
-      .getImage(existing.Id)
-      .remove({ noprune: false })
-      .catch(() => undefined);
-  }
+  await removeReplaced(docker, existing?.Id, imageIdBuilt);
   return { image: tag, built: true };
 }
 
-function pullBaseImage(docker: Docker, reference: string, progress: AgentImageProgress, signal: AbortSignal | undefined): Promise<void> {
-  progress(`Pulling the base image ${reference}`);
-  return new Promise((resolvePull, reject) => {
-    docker.pull(reference, signal ? { abortSignal: signal } : {}, (err: Error | null, stream?: NodeJS.ReadableStream) => {
-      if (err || !stream) {
-        reject(
-          new AgentImageBuildError(
-            `The base image ${reference} is not present and cannot be pulled (${err?.message ?? 'no answer'}). ` +
-              `Choose a local Debian bookworm based image with ${ENV_BASE_IMAGE}, or check the network.`,
-          ),
-        );
-        return;
-      }
-      docker.modem.followProgress(stream, (error: Error | null, events: BuildEvent[]) => {
-        const failure = error?.message ?? events.find((e) => typeof e.error === 'string')?.error;
-        if (signal?.aborted) reject(abortError(signal, `pulling ${reference}`));
-        else if (failure !== undefined) reject(new AgentImageBuildError(`Pulling the base image ${reference} failed: ${failure}`));
-        else resolvePull();
-      });
-    });
-  });
-}
-
-function runBuild(
-  docker: Docker,
-  inputs: CollectedInputs,
-  hash: string,
-  progress: AgentImageProgress,
-  signal: AbortSignal | undefined,
-  noCache: boolean,
-): Promise<string> {
-  // A few megabytes (the bundles): built in memory, nothing on disk to clean up.
-  const context = Readable.from([tarArchive(inputs.files)]);
-  const transcript = new BuildTranscript();
-  return new Promise((resolveBuild, reject) => {
-    let settled = false;
-    const fail = (error: Error): void => {
-      if (settled) return;
-      settled = true;
-      reject(error);
-    };
-    const onAbort = (): void => fail(abortError(signal, `building ${inputs.tag}`));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const done = (): void => signal?.removeEventListener('abort', onAbort);
-
-    docker
-      .buildImage(context, {
-        t: inputs.tag,
-        buildargs: inputs.buildArgs,
-        labels: { [BUILD_INPUTS_LABEL]: hash, [CA_FINGERPRINT_LABEL]: inputs.caFingerprint },
-        rm: true,
-        forcerm: true,
-        nocache: noCache,
-        // The classic builder: the Dockerfile needs nothing else, and engines before 23 have no other here.
-        version: '1',
-        ...(signal ? { abortSignal: signal } : {}),
-      })
-      .then((stream) => {
-        docker.modem.followProgress(
-          stream,
-          (error: Error | null) => {
-            done();
-            if (signal?.aborted) return fail(abortError(signal, `building ${inputs.tag}`));
-            if (error && !transcript.error) transcript.error = error.message;
-            if (transcript.error || !transcript.imageId) return fail(new AgentImageBuildError(buildFailureMessage(inputs.tag, transcript)));
-            if (!settled) {
-              settled = true;
-              resolveBuild(transcript.imageId);
-            }
-          },
-          (event: BuildEvent) => {
-            for (const line of transcript.push(event)) progress(line);
-          },
-        );
-      })
-      .catch((error: Error) => {
-        done();
-        if (signal?.aborted) return fail(abortError(signal, `building ${inputs.tag}`));
-        fail(new AgentImageBuildError(`Building ${inputs.tag} could not start: ${error.message}`));
-      });
-  });
+async function pullBaseImage(docker: Docker, reference: string, progress: AgentImageProgress, signal: AbortSignal | undefined): Promise<void> {
+  await pullImage(
+    docker,
+    reference,
+    progress,
+    signal,
+    (reason) =>
+      new AgentImageBuildError(
+        `The base image ${reference} is not present and cannot be pulled (${reason}). ` +
+          `Choose a local Debian bookworm based image with ${ENV_BASE_IMAGE}, or check the network.`,
+      ),
+  );
 }

@@ -19,7 +19,9 @@ import type { StackNames } from '../../core/stack/stackNames';
 import { type ControlPlaneClient, ControlPlaneNotRunning } from '../controlPlaneClient';
 import { controlPlaneOf } from './controlPlaneAccess';
 import { engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
-import { demuxLogFrames, imageExists, inspectContainer, isNotFound } from './containers';
+import { demuxLogFrames, inspectContainer, isNotFound } from './containers';
+import { ImageBuildError } from './imageBuilder';
+import { ensureStackImages, StackImageError } from './stackImages';
 import { checkEngine, type EngineReport, EngineUnsupportedError } from './engineCheck';
 import { ensureFirewallNetwork } from './firewallNetwork';
 
@@ -27,6 +29,11 @@ export interface StackOptions {
   readonly dataDir: string;
   readonly names: StackNames;
   readonly images: { readonly envoy: string; readonly coredns: string; readonly controlplane: string };
+  /**
+   * Which images the environment named (stackImagesFromEnv): run as they are when present, built
+   * from this installation only when missing. Default: all of them (callers that pass tags own them).
+   */
+  readonly named?: Readonly<Record<'envoy' | 'coredns' | 'controlplane', boolean>>;
   readonly upstreams: readonly string[];
   /** settings.yaml `firewall.dns`; the control plane's defaults (on) when not given. */
   readonly dns?: DnsGuardSettings;
@@ -74,11 +81,6 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
   o.progress(`network ${o.names.network}`);
   const network = await ensureFirewallNetwork(docker, o.names.network);
   o.progress(`network ${network.name}: ${network.subnet}${network.created ? ' (created)' : ''}; Envoy ${network.envoy}, CoreDNS ${network.coredns}, control plane ${network.controlplane}`);
-  for (const image of [o.images.controlplane, o.images.coredns]) {
-    if (!(await imageExists(docker, image))) throw new StackError(`image ${image} is not on this machine`, 'build the stack images: npm run images');
-  }
-  if (!(await imageExists(docker, o.images.envoy))) o.progress(`warning: ${o.images.envoy} is not on this machine; TCP egress will fail closed until it is (docker pull ${o.images.envoy})`);
-
   const existing = await inspectContainer(docker, o.names.controlplane);
   if (existing?.State.Running) {
     try {
@@ -89,6 +91,16 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
       if (!(e instanceof ControlPlaneNotRunning)) throw e;
     }
   }
+  // Only when the control plane has to be (re)started: a running stack's images are not hashed again.
+  try {
+    const images = await ensureStackImages(docker, { images: o.images, named: o.named ?? { envoy: true, coredns: true, controlplane: true }, progress: o.progress });
+    if (images.envoyMissing !== undefined) o.progress(`warning: ${o.images.envoy} is not on the engine and could not be pulled (${images.envoyMissing}); TCP egress fails closed until it is there (docker pull ${o.images.envoy})`);
+  } catch (e) {
+    if (e instanceof StackImageError) throw new StackError(e.message, e.next);
+    if (e instanceof ImageBuildError) throw new StackError(e.message, 'clawker firewall build --force (after fixing what the build output says)');
+    throw e;
+  }
+
   if (existing) await docker.getContainer(o.names.controlplane).remove({ force: true });
 
   // The host's rule store (checked here, so a damaged one is named by its host path) and CA.
