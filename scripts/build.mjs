@@ -4,7 +4,7 @@
 //
 //   node scripts/build.mjs [--production] [--outdir DIR]    (default dist/ of this checkout)
 import { build } from 'esbuild';
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +19,12 @@ if (outdirAt >= 0 && !args[outdirAt + 1]) {
   process.exit(2);
 }
 
+const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+
 const shared = {
   absWorkingDir: ROOT,
+  // `clawker --version` (src/cli/main.ts): the package's version, in every bundle that asks.
+  define: { __CLAWKER_VERSION__: JSON.stringify(version) },
   bundle: true,
   platform: 'node',
   format: 'cjs',

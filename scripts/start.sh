@@ -15,19 +15,16 @@ fail() { printf 'clawker start: %s\n' "$*" >&2; exit 1; }
 step "code-server (installed once)"
 CODE_SERVER=$(bash test/testbed/code-server.sh | sed -n 's/^\[code-server\] ready: //p' | tail -n 1)
 [ -x "$CODE_SERVER" ] || fail "code-server is not installed; run: bash test/testbed/code-server.sh"
-# The firewall stack's own images (CoreDNS with dnsbpf, the control plane with the eBPF datapath) are
-# built from this checkout; the agent image is built by the extension the first time an agent runs.
+# The firewall stack's own images (CoreDNS with dnsbpf, the control plane with the eBPF datapath) and
+# the agent image are built on the engine by the extension itself, from the files of the package,
+# the first time the firewall starts (and again only when those files change). Their bases are
+# pinned upstream images; a machine without a registry (this test bed) builds on its imported Debian.
 mkdir -p "$STATE"
 if docker info >/dev/null 2>&1; then
-  step "firewall stack images (built once, reused while their inputs are unchanged)"
-  if ! npm run --silent images >"$STATE/images.log" 2>&1; then
-    # Offline, the pinned upstream base images cannot be pulled; images built earlier (e.g. by the
-    # tests, on the local base image) still serve. Without any, the editor starts and says so.
-    if docker image inspect "${CLAWKER_COREDNS_IMAGE:-clawker-coredns:latest}" "${CLAWKER_CONTROLPLANE_IMAGE:-clawker-controlplane:latest}" >/dev/null 2>&1; then
-      printf 'clawker start: warning: rebuilding the stack images failed (log: %s); using the ones already built\n' "$STATE/images.log" >&2
-    else
-      printf 'clawker start: warning: the stack images could not be built (log: %s): agents cannot start until `npm run images` succeeds\n' "$STATE/images.log" >&2
-    fi
+  if [ -z "${CLAWKER_BASE_IMAGE:-}" ] && docker image inspect clawker-testbed/debian:bookworm >/dev/null 2>&1 \
+    && ! docker image inspect node:22-bookworm-slim >/dev/null 2>&1; then
+    export CLAWKER_BASE_IMAGE=clawker-testbed/debian:bookworm
+    step "images will be built on the local base $CLAWKER_BASE_IMAGE (no registry here)"
   fi
 else
   printf 'clawker start: warning: Docker is not reachable: the editor starts, but agents and the firewall cannot run until it is\n' >&2
