@@ -12,10 +12,24 @@
  *   sees Docker's start event, finds the cgroup, writes container_map), session (enrolled → command
  *   running: mutual TLS to agentd, which forks the command), and the command's own start.
  *
+ * Then the control plane's API as the CLI and the editor reach it (through the Docker API: an exec
+ * session carrying HTTP, no socket file or port), each next to Docker doing the same kind of work
+ * in the same run:
+ *   (c) `clawker firewall status --json`, a CLI process, next to `docker exec <control plane> true`
+ *       (Docker's own CLI: a process, one exec through the API);
+ *   (d) the editor's client, `clawker firewall status --watch --json` (one process, one kept-alive
+ *       exec session): a line on its stdin → the status line, next to one Docker API round trip
+ *       in-process (GET /containers/<control plane>/json);
+ *   (e) `clawker firewall add <IPv4> --proto tcp --port 5432` → enforced in a running agent (a
+ *       poller in it connects in a loop; "enforced" = the wall-clock time of its first connect that
+ *       lands, at the proxy), next to (c).
+ *
  * Needs the test bed (bash test/testbed/provision.sh). Exits non-zero only when something could not
  * be measured, never for a slow figure.
  */
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import Docker from 'dockerode';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,7 +38,7 @@ import type { Status } from '../src/core/stack/controlPlaneApi';
 import { ensureEnvoyStandinImage } from '../test/e2e/internet';
 import { stopHostProxy } from '../src/platform/hostProxyLauncher';
 import { ensureStackImages } from '../test/e2e/stackImages';
-import { BASE_IMAGE, BPFFS_DIR, clawker, type ClawkerResult, requireTestbed, ROOT, run, runOk } from '../test/e2e/testbed';
+import { BASE_IMAGE, BPFFS_DIR, CLI_BUNDLE, clawker, type ClawkerResult, requireTestbed, ROOT, run, runOk } from '../test/e2e/testbed';
 import { baselineOf, Results } from './lib/results';
 import { summarize } from './lib/stats';
 import { machine } from './lib/timing';
@@ -123,6 +137,128 @@ async function clawkerRun(round: number): Promise<ClawkerRun> {
   return { total: t - t0, cli: cliDone - t0, toStarted: started - t0, enrollment: enrolled - started, session: commanded - enrolled, command: t - commanded };
 }
 
+// ---- the control plane's API, from the CLI and from the editor's client ------------------------
+
+const API_ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 15);
+const ADDS = Number(process.env.BENCH_ADDS ?? 8);
+/** Targets: the CLI's status within 1.5× Docker's own CLI doing one exec; the editor's status under 50 ms; add → enforced under 1 s. */
+const TARGET_CLI_STATUS_RATIO = 1.5;
+const TARGET_WATCH_MS = 50;
+const TARGET_ADD_MS = 1000;
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** The editor's client: one `status --watch --json` process; ask() writes a line and resolves at the answer. */
+function watcher(): { ask: () => Promise<number>; ready: Promise<void>; close: () => void } {
+  const child = spawn(process.execPath, [CLI_BUNDLE, 'firewall', 'status', '--watch', '--json'], { env: env(), cwd: workspace, stdio: ['pipe', 'pipe', 'inherit'] });
+  let buffer = '';
+  const waiters: ((line: string) => void)[] = [];
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    let i;
+    while ((i = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, i);
+      buffer = buffer.slice(i + 1);
+      waiters.shift()?.(line);
+    }
+  });
+  const next = (): Promise<string> => new Promise((resolve) => waiters.push(resolve));
+  const ready = next().then((line) => {
+    if (!(JSON.parse(line) as { status: unknown }).status) throw new Error(`the watcher's first line has no status: ${line}`);
+  });
+  return {
+    ready,
+    ask: async () => {
+      const t0 = performance.now();
+      const answer = next();
+      child.stdin.write('\n');
+      const line = await answer;
+      const ms = performance.now() - t0;
+      if (!(JSON.parse(line) as { status: unknown }).status) throw new Error(`the watcher answered without a status: ${line}`);
+      return ms;
+    },
+    close: () => child.stdin.end(),
+  };
+}
+
+async function apiSection(results: Results): Promise<void> {
+  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  const cp = docker.getContainer(names.controlplane);
+  // Warm: the first of each pays for disk caches.
+  await cliOk('firewall', 'status', '--json');
+  await runOk('docker', ['exec', names.controlplane, 'true']);
+  const cliStatus: number[] = [];
+  const dockerExec: number[] = [];
+  for (let i = 0; i < API_ROUNDS; i++) {
+    const pair = [async () => cliStatus.push(await timed(() => cliOk('firewall', 'status', '--json'))), async () => dockerExec.push(await timed(() => runOk('docker', ['exec', names.controlplane, 'true'])))];
+    if (i % 2) pair.reverse();
+    for (const f of pair) await f();
+  }
+
+  const w = watcher();
+  await w.ready;
+  const watch: number[] = [];
+  const inspect: number[] = [];
+  await w.ask();
+  await cp.inspect();
+  for (let i = 0; i < API_ROUNDS * 2; i++) {
+    watch.push(await w.ask());
+    inspect.push(await timed(() => cp.inspect()));
+  }
+  w.close();
+
+  // add → enforced in a running agent: a poller connects to the address in a loop and records its first success.
+  await cliOk('run', '-d', '--agent', 'api', '--', 'sleep', '100000');
+  const agent = `${names.prefix}.${PROJECT}.api`;
+  const adds: number[] = [];
+  for (let i = 1; i <= ADDS; i++) {
+    const ip = `203.0.113.${100 + i}`;
+    const marker = `add-${i}`;
+    const poller = `until (exec 3<>/dev/tcp/${ip}/5432) 2>/dev/null; do :; done; date +%s.%N > /workspace/${marker}.tmp && mv /workspace/${marker}.tmp /workspace/${marker}`;
+    await runOk('docker', ['exec', '-d', agent, 'bash', '-c', poller]);
+    await sleep(300); // the poller is looping
+    const t0 = Date.now();
+    await cliOk('firewall', 'add', ip, '--proto', 'tcp', '--port', '5432');
+    adds.push((await markerTime(join(workspace, marker), 30_000)) - t0);
+  }
+  await run('docker', ['rm', '-f', agent]);
+
+  const med = (xs: number[]) => summarize(xs).median;
+  const p95 = (xs: number[]) => summarize(xs).p95;
+  const ms = (x: number): string => `${x.toFixed(x < 10 ? 1 : 0)} ms`;
+  const c = med(cliStatus);
+  const d = med(dockerExec);
+  const wm = med(watch);
+  const im = med(inspect);
+  const am = med(adds);
+  results.startSection(`2. the control plane's API through Docker (${API_ROUNDS} interleaved rounds; the editor's client ${API_ROUNDS * 2}; ${ADDS} adds)`);
+  console.log(`\n2. the control plane's API through Docker (an exec session carrying HTTP), medians (p95)`);
+  const line = (label: string, x: number[], base?: number) => console.log(`   ${label.padEnd(78)}${ms(med(x)).padStart(9)} (${ms(p95(x))})${base === undefined ? '' : `  ${(med(x) / base).toFixed(2)}×`}`);
+  line('(c) clawker firewall status --json, a CLI process', cliStatus, d);
+  line('    baseline: docker exec <control plane> true (Docker\'s CLI: a process, one exec)', dockerExec);
+  line("(d) the editor's client (status --watch --json): a line in → the status out", watch, im);
+  line('    baseline: GET /containers/<control plane>/json in-process (one Docker API round trip)', inspect);
+  line('(e) clawker firewall add <IPv4> --proto tcp --port 5432 → enforced in the agent', adds, c);
+  results.row('(c) firewall status --json from the CLI', ms(c), { baseline: baselineOf(ms(d), "docker exec <control plane> true (Docker's CLI)"), ratio: `${(c / d).toFixed(2)}×`, note: `p95 ${ms(p95(cliStatus))}` });
+  results.row("(d) status from the editor's client (status --watch: a line in → the status out)", ms(wm), { baseline: baselineOf(ms(im), 'one Docker API round trip in-process (inspect)'), ratio: `${(wm / im).toFixed(2)}×`, note: `p95 ${ms(p95(watch))}` });
+  results.row('(e) firewall add from the CLI → enforced in the running agent', ms(am), { baseline: baselineOf(ms(c), '(c) firewall status from the CLI'), ratio: `${(am / c).toFixed(2)}×`, note: `p95 ${ms(p95(adds))}` });
+  const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+  const targets = [
+    `${verdict(c / d <= TARGET_CLI_STATUS_RATIO)}  firewall status from the CLI within ${TARGET_CLI_STATUS_RATIO}× docker exec: ${(c / d).toFixed(2)}× (${ms(c)} vs ${ms(d)})`,
+    `${verdict(wm < TARGET_WATCH_MS)}  status from the editor's client under ${TARGET_WATCH_MS} ms: ${ms(wm)} median, ${ms(p95(watch))} p95`,
+    `${verdict(am < TARGET_ADD_MS)}  firewall add from the CLI → enforced under ${TARGET_ADD_MS} ms: ${ms(am)} median, ${ms(p95(adds))} p95`,
+  ];
+  console.log('\ntargets');
+  for (const t of targets) {
+    console.log(`  ${t}`);
+    results.note(t);
+  }
+}
+
 async function main(): Promise<void> {
   await requireTestbed();
   await runOk('node', [join(ROOT, 'scripts', 'build.mjs')], 180_000);
@@ -153,7 +289,7 @@ async function main(): Promise<void> {
   const b = med(base);
   const part = (k: keyof ClawkerRun) => med(runs.map((r) => r[k]));
   const total = part('total');
-  const results = new Results('agent', '`clawker run -d` → the agent command running');
+  const results = new Results('agent', "`clawker run -d` → the agent command running; the control plane's API from the CLI and the editor");
   const figure = (ms: number): string => `${ms.toFixed(0)} ms`;
   const pct = (share: number): string => `${(share * 100).toFixed(0)}%`;
   const row = (label: string, ms: number, share?: number) => `   ${label.padEnd(72)}${figure(ms).padStart(9)}${(share === undefined ? '' : pct(share)).padStart(7)}`;
@@ -164,6 +300,7 @@ async function main(): Promise<void> {
   console.log(row(baseLabel, b));
   console.log(row('(b) clawker run -d → the agent command running', total));
   console.log(`   ratio (b)/(a): ${totalRatio}   (per round: ${perRound})`);
+  results.startSection(`1. clawker run -d → the agent command running (${ROUNDS} interleaved rounds)`);
   results.row('(b) clawker run -d → the agent command running', figure(total), { baseline: baselineOf(figure(b), 'docker run -d, same image, command as PID 1'), ratio: totalRatio, note: `per round: ${perRound}` });
   console.log('   where (b) goes (medians of each part; shares of the median total):');
   const parts: [string, keyof ClawkerRun][] = [
@@ -179,6 +316,7 @@ async function main(): Promise<void> {
   console.log(row('(the CLI itself returned after)', part('cli')));
   results.row('(the CLI itself returned after)', figure(part('cli')));
   results.note(`median of ${ROUNDS} interleaved rounds; warm-up incl. image build: ${(warmMs / 1000).toFixed(1)} s`);
+  await apiSection(results);
   results.save();
 }
 

@@ -3,7 +3,8 @@
  * or a remote host): dockerd in a container with its own file system, cgroup namespace, bpffs and
  * network, its API on TCP with mutual TLS, its host-gateway this machine (remoteEngine.ts). Of this
  * machine it sees only the project folder, shared at the same path the way Docker Desktop shares
- * the user's home (world-writable here, as Desktop's file sharing maps owners). The CLI bundle
+ * the user's home (and the images copied in: the test bed's base, the Envoy stand-in, the agent
+ * image; `firewall up` builds the stack's own images there from this checkout's files) (world-writable here, as Desktop's file sharing maps owners). The CLI bundle
  * reaches it once through DOCKER_HOST and once through a docker context; the stack's files cross
  * through Docker only, agents reach the host proxy at host.docker.internal, and no container of the
  * stack or the agent mounts a path of this machine but the project folder.
@@ -124,7 +125,8 @@ describe('the firewall and an agent on a remote engine (TCP with TLS; only the p
     // 1001), then carried over: building it on the remote engine would download it all again.
     await ensureAgentImage(new Docker({ socketPath: '/var/run/docker.sock' }), { dataDir, tag: AGENT_IMAGE, baseImage: BASE_IMAGE, user: agentUserFor('remote', undefined) });
     engine = await startRemoteEngine(uniqueName('dind'), [project]);
-    await copyImages(engine, [BASE_IMAGE, images.coredns, images.controlplane, images.envoy, PY_IMAGE, AGENT_IMAGE]);
+    // The stack's own images are not carried over: `firewall up` builds them there, through the API.
+    await copyImages(engine, [BASE_IMAGE, images.envoy, PY_IMAGE, AGENT_IMAGE]);
   });
 
   after(async () => {
@@ -141,7 +143,12 @@ describe('the firewall and an agent on a remote engine (TCP with TLS; only the p
   test('firewall up through DOCKER_HOST=tcp:// with TLS: the stack runs healthy on that engine, nothing of it on this one', async () => {
     const subnetPrefix = '192.168.215'; // a fresh engine's first network: the launcher's default
     writeFileSync(settings, `firewall:\n  upstream_dns:\n    - ${subnetPrefix}.${RESOLVER_HOST}\n`);
-    status = JSON.parse(await cliOk(['firewall', 'up', '--json'])) as Status;
+    const up = await cli(['firewall', 'up', '--json']);
+    assert.equal(up.code, 0, `firewall up exited ${up.code}:\n${up.stdout}\n${up.stderr}`);
+    for (const image of [images.controlplane, images.coredns]) {
+      assert.match(up.stderr, new RegExp(`Building ${image.replace(/[.:/]/g, '\\$&')} for linux/(amd64|arm64) \\(first build on this engine\\)`), up.stderr);
+    }
+    status = JSON.parse(up.stdout) as Status;
     assert.equal(status.phase, 'ready', JSON.stringify(status));
     assert.ok(status.components.every((c) => c.healthy), JSON.stringify(status.components));
     assert.equal(status.network.subnet, `${subnetPrefix}.0/24`, 'the subnet the settings were written for');

@@ -55,10 +55,31 @@ export interface ClawkerResult extends RunResult {
  * (the suites' CLAWKER_* settings). Resolves with its exit code and output whatever happens (a
  * timeout or a crash is a non-zero code), so a test can assert on failures too.
  */
-export function clawker(args: readonly string[], o: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number }): Promise<ClawkerResult> {
+export function clawker(args: readonly string[], o: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; asUser?: string }): Promise<ClawkerResult> {
   const started = performance.now();
+  // As another user (runuser: its uid, gid and groups) with a clean environment: its HOME, a plain
+  // PATH, and the CLAWKER_* and proxy variables of `env`; nothing else of root's.
+  const [file, argv] = o.asUser
+    ? [
+        'runuser',
+        [
+          '-u',
+          o.asUser,
+          '--',
+          '/usr/bin/env',
+          '-i',
+          'PATH=/usr/bin:/bin',
+          ...Object.entries(o.env)
+            .filter(([k, v]) => v !== undefined && (k === 'HOME' || k.startsWith('CLAWKER_') || /^(https?|no)_proxy$/i.test(k) || k === 'NODE_EXTRA_CA_CERTS'))
+            .map(([k, v]) => `${k}=${v}`),
+          process.execPath,
+          CLI_BUNDLE,
+          ...args,
+        ],
+      ]
+    : [process.execPath, [CLI_BUNDLE, ...args]];
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI_BUNDLE, ...args], { env: o.env, ...(o.cwd ? { cwd: o.cwd } : {}), timeout: o.timeoutMs ?? 180_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
+    execFile(file, argv, { env: o.env, ...(o.cwd ? { cwd: o.cwd } : {}), timeout: o.timeoutMs ?? 180_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr, ms: performance.now() - started }),
     );
   });

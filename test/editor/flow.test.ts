@@ -13,7 +13,7 @@
 // retry reaches the proxy listener; a 15 s bypass shows its countdown in the status bar, which goes
 // away when it ends. Screenshots: test-results/editor/flow-NN-<step>.png.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -99,7 +99,7 @@ async function agentCurl(url: string): Promise<Curl> {
 const proxyConnections = async (): Promise<EnvoyRecord[]> => (await envoyRecords(info.envoyContainer)).filter((r) => r.kind === 'conn');
 
 async function firewallStatus(): Promise<Status> {
-  const r = await clawker(['firewall', 'status', '--json'], { env: { ...process.env, ...info.env }, cwd: info.workspace });
+  const r = await clawker(['firewall', 'status', '--json'], { env: { ...process.env, ...info.env }, cwd: info.workspace, ...(info.asUser ? { asUser: info.asUser } : {}) });
   return JSON.parse(r.stdout) as Status;
 }
 
@@ -111,7 +111,8 @@ function countdownSeconds(text: string): number | undefined {
 
 test('the editor on the real stack: agent, blocked domain, quick fix, rule, retry through the firewall, bypass countdown', { timeout: 600_000 }, async () => {
   assert.equal(readFileSync(CONFIG_PATH, 'utf8'), FIXTURE, 'the workspace starts as the fixture (test/editor/fixtures/stack-workspace/.clawker.yaml)');
-  const driver = new EditorDriver('flow');
+  // run.sh runs this file twice: as root, and with code-server and the stack as the journey user.
+  const driver = new EditorDriver(info.asUser ? 'flow-as-user' : 'flow');
   try {
     const page = await driver.launch();
     const step = driver.step.bind(driver);
@@ -207,6 +208,12 @@ test('the editor on the real stack: agent, blocked domain, quick fix, rule, retr
       await hidden(panel.locator('.monaco-list-row', { hasText: diagnosticText }), 'the blocked-domain problem', STACK_TIMEOUT_MS);
     });
     assert.equal(readFileSync(CONFIG_PATH, 'utf8'), EXPECTED_AFTER_FIX);
+    if (info.asUser) {
+      // code-server saved it as the user, and the CLI the extension ran on save wrote the user's data dir.
+      const uid = Number((await run('id', ['-u', info.asUser])).stdout.trim());
+      assert.equal(statSync(CONFIG_PATH).uid, uid, `${CONFIG_FILE} saved by ${info.asUser}`);
+      assert.equal(statSync(info.env.CLAWKER_DATA_DIR!).uid, uid, `the data dir is ${info.asUser}'s`);
+    }
 
     // The Rules view lists the rule, from the project.
     await step(page, 'rules-view', '.part.sidebar', async () => {

@@ -16,7 +16,12 @@
 #    environment (so the extension host and the CLI it runs use that stack);
 # 7. runs test/editor/*.test.ts (Playwright + headless Chromium) against it, one file at a time, in
 #    the order of their names: flow (the blocked-domain flow), learn (learn mode), smoke, verbs (the
-#    agent verbs; it stops and restarts dev, so it comes last).
+#    agent verbs; it stops and restarts dev, so it comes last);
+# 8. a second code-server with Docker unreachable (test/editor/cold/);
+# 9. the journey user (UID 1000, docker group, no sudo): installs the .vsix itself, its CLI brings up
+#    a stack and the agent (stack.ts --as-user), code-server runs as that user with only that
+#    user's environment, and flow.test.ts runs again against it (every process of that code-server
+#    must be the user's). CLAWKER_EDITOR_TESTS="user" runs only this phase's test.
 # code-server and the stack are always stopped at the end; a stack that cannot be brought up or torn
 # down fails the run. Outputs (screenshots, code-server.log, stack.log, browser console) go to
 # test-results/editor/. Each phase says how long it took.
@@ -83,6 +88,8 @@ WORK="$(mktemp -d /tmp/clawker-editor.XXXXXX)"
 echo "$$" >"$WORK/run.pid"
 CS_PID=""
 STACK_PID=""
+USER_STACK_PID=""
+UWORK=""
 stop_code_server() {
   if [[ -n "$CS_PID" ]] && kill -0 "$CS_PID" 2>/dev/null; then
     # code-server was started in its own process group (setsid): stop the group, i.e. it and the
@@ -96,17 +103,17 @@ stop_code_server() {
 # Stops the stack (stack.ts tears it down on SIGTERM); non-zero if the teardown left something.
 stop_stack() {
   [[ -n "$STACK_PID" ]] || return 0
-  local code=0 t=$SECONDS
+  local code=0 t=$SECONDS log="${1:-stack.log}"
   if kill -0 "$STACK_PID" 2>/dev/null; then
     say "tearing the stack down"
     kill -TERM "$STACK_PID" 2>/dev/null || true
   fi
   wait "$STACK_PID" || code=$?
   STACK_PID=""
-  grep -E '^\[stack\] (teardown|stopping)' "$RESULTS/stack.log" || true
+  grep -E '^\[stack\] (teardown|stopping)' "$RESULTS/$log" || true
   if ((code != 0)); then
-    sed -n '/teardown left things behind/,$p' "$RESULTS/stack.log" >&2
-    say "FAILED: the stack process exited $code (log: test-results/editor/stack.log)" >&2
+    sed -n '/teardown left things behind/,$p' "$RESULTS/$log" >&2
+    say "FAILED: the stack process exited $code (log: test-results/editor/$log)" >&2
   fi
   PHASES+=("stack teardown: $((SECONDS - t)) s")
   return "$code"
@@ -115,6 +122,11 @@ cleanup() {
   local rc=$?
   stop_code_server
   stop_stack || { ((rc != 0)) || rc=1; }
+  if [[ -n "$USER_STACK_PID" ]]; then
+    STACK_PID="$USER_STACK_PID" USER_STACK_PID=""
+    stop_stack user-stack.log || { ((rc != 0)) || rc=1; }
+  fi
+  [[ -z "$UWORK" ]] || rm -rf "$UWORK"
   rm -rf "$WORK"
   ((${#PHASES[@]} == 0)) || say "phases: $(printf '%s, ' "${PHASES[@]}")total $((SECONDS - T0)) s"
   exit "$rc"
@@ -228,8 +240,12 @@ serve_code_server() {
   PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
   URL="http://127.0.0.1:$PORT"
   say "starting code-server on $URL for $workspace (log: test-results/editor/$log)"
-  setsid "$CODE_SERVER" --config "$WORK/config.yaml" --auth none --bind-addr "127.0.0.1:$PORT" \
-    --user-data-dir "$user_dir" --extensions-dir "$EXT_DIR" \
+  # CS_AS (uid:gid) runs it as that user: setpriv execs, so $! stays code-server's pid and group.
+  # With CS_AS, the environment is exactly CS_ENV (env -i): nothing of root's reaches the user's editor.
+  local as=()
+  [[ -z "${CS_AS:-}" ]] || as=(setpriv "--reuid=${CS_AS%%:*}" "--regid=${CS_AS##*:}" --init-groups env -i "${CS_ENV[@]}")
+  setsid "${as[@]}" "$CODE_SERVER" --config "${CS_CONFIG:-$WORK/config.yaml}" --auth none --bind-addr "127.0.0.1:$PORT" \
+    --user-data-dir "$user_dir" --extensions-dir "${CS_EXT_DIR:-$EXT_DIR}" \
     --disable-telemetry --disable-update-check "${trust[@]}" \
     "$workspace" </dev/null >"$RESULTS/$log" 2>&1 &
   CS_PID=$!
@@ -296,6 +312,71 @@ if [[ -z "${CLAWKER_EDITOR_TESTS:-}" || " $CLAWKER_EDITOR_TESTS " == *" cold "* 
   cold_rc=$?
   set -e
   ((rc != 0)) || rc=$cold_rc
+  phase_end
+fi
+# ---------------------------------------------------------------------------------------------
+# 9. the editor as the journey user: the stack and the agent brought up by that user's CLI, the
+#    .vsix installed by that user, code-server run as that user (UID 1000, in the docker group, no
+#    sudo; provision.sh adds it), and the flow test again: the Agents view, a block, the quick fix
+# ---------------------------------------------------------------------------------------------
+if [[ -z "${CLAWKER_EDITOR_TESTS:-}" || " $CLAWKER_EDITOR_TESTS " == *" user "* ]]; then
+  phase_start "editor as the journey user"
+  stop_code_server
+  JUSER="$(getent passwd 1000 | cut -d: -f1)"
+  [[ -n "$JUSER" ]] || die "no journey user (UID 1000): bash test/testbed/provision.sh adds it"
+  id -nG "$JUSER" | tr ' ' '\n' | grep -qx docker || die "the journey user $JUSER is not in the docker group"
+  JGID="$(id -g "$JUSER")"
+  # Named clawker-editor.* with run.pid, like WORK: a killed run's is swept.
+  UWORK="$(mktemp -d /tmp/clawker-editor.user.XXXXXX)"
+  echo "$$" >"$UWORK/run.pid"
+  mkdir -p "$UWORK/stack/home" "$UWORK/extensions" "$UWORK/user-data/User" "$UWORK/stack" "$UWORK/xdg-config" "$UWORK/xdg-data"
+  cp "$USER_DIR/User/settings.json" "$UWORK/user-data/User/settings.json"
+  chmod 0755 "$UWORK"
+  chown -R "1000:$JGID" "$UWORK"
+  as_user() { runuser -u "$JUSER" -- env -i HOME="$UWORK/stack/home" PATH=/usr/bin:/bin XDG_CONFIG_HOME="$UWORK/xdg-config" XDG_DATA_HOME="$UWORK/xdg-data" "$@"; }
+  as_user mkdir -p "$UWORK/workspace"
+  as_user cp -a "$STACK_FIXTURE/." "$UWORK/workspace/"
+  as_user "$CODE_SERVER" --config "$UWORK/config.yaml" --user-data-dir "$UWORK/user-data" --extensions-dir "$UWORK/extensions" \
+    --install-extension "$VSIX" >"$RESULTS/install-extension-user.log" 2>&1 || { cat "$RESULTS/install-extension-user.log" >&2; die "$JUSER could not install $VSIX"; }
+  say "bringing up the journey user's stack and agent (log: test-results/editor/user-stack.log)"
+  node --import tsx test/editor/stack.ts serve "$UWORK/stack" "$UWORK/workspace" --parent "$$" --as-user "$JUSER" \
+    </dev/null >"$RESULTS/user-stack.log" 2>&1 &
+  USER_STACK_PID=$!
+  deadline=$((SECONDS + STACK_TIMEOUT))
+  while [[ ! -e "$UWORK/stack/ready" ]]; do
+    if [[ -e "$UWORK/stack/failed" ]] || ! kill -0 "$USER_STACK_PID" 2>/dev/null; then
+      tail -n 40 "$RESULTS/user-stack.log" >&2
+      die "the journey user's stack could not be brought up (log: test-results/editor/user-stack.log)"
+    fi
+    ((SECONDS < deadline)) || die "the journey user's stack was not up within $STACK_TIMEOUT s"
+    sleep 1
+  done
+  # Its CLAWKER_* variables and HOME, for code-server (hence the extension host and its CLI) only.
+  user_env=()
+  while IFS= read -r line; do user_env+=("$line"); done < <(node -e 'for (const [k, v] of Object.entries(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).env)) console.log(`${k}=${v}`)' "$UWORK/stack/stack.json")
+  CS_ENV=("${user_env[@]}" XDG_CONFIG_HOME="$UWORK/xdg-config" XDG_DATA_HOME="$UWORK/xdg-data" PATH=/usr/bin:/bin)
+  CS_AS="1000:$JGID" CS_CONFIG="$UWORK/config.yaml" CS_EXT_DIR="$UWORK/extensions" \
+    serve_code_server "$UWORK/workspace" "$UWORK/user-data" code-server-user.log
+  cs_uid="$(stat -c %u "/proc/$CS_PID")"
+  [[ "$cs_uid" == 1000 ]] || die "code-server runs as UID $cs_uid, not the journey user's 1000"
+  say "code-server runs as $JUSER (UID $cs_uid)"
+  set +e
+  CLAWKER_EDITOR_URL="$URL" CLAWKER_EDITOR_WORKSPACE="$UWORK/workspace" CLAWKER_EDITOR_RESULTS="$RESULTS" \
+    CLAWKER_EDITOR_CHROMIUM="$CHROMIUM" CLAWKER_EDITOR_STACK_INFO="$UWORK/stack/stack.json" \
+    node --import tsx --test test/editor/flow.test.ts
+  user_rc=$?
+  set -e
+  # Every process of the extension (its host, the language server, the CLI it ran) was the user's.
+  session="$(ps -o uid=,pid=,args= -s "$CS_PID")"
+  # code-server, its server process and the extension host at least: an empty listing proves nothing.
+  (($(wc -l <<<"$session") >= 3)) || { say "FAILED: the journey user's code-server session lists too few processes:" >&2; printf '%s\n' "$session" >&2; user_rc=1; }
+  foreign="$(awk '$1 != 1000' <<<"$session" || true)"
+  if [[ -n "$foreign" ]]; then
+    say "FAILED: processes of the journey user's code-server not running as UID 1000:" >&2
+    printf '%s\n' "$foreign" >&2
+    user_rc=1
+  fi
+  ((rc != 0)) || rc=$user_rc
   phase_end
 fi
 if ((rc == 0)); then

@@ -1,7 +1,7 @@
 /**
  * The real firewall stack behind the editor flow test, started and stopped by test/editor/run.sh:
  *
- *   node --import tsx test/editor/stack.ts serve STATE_DIR WORKSPACE --parent PID
+ *   node --import tsx test/editor/stack.ts serve STATE_DIR WORKSPACE --parent PID [--as-user USER]
  *       sweeps what killed runs left, then brings up: the stack images (scripts/build-images.sh),
  *       the Envoy stand-in, the test internet (its own resolver; allowed.test and blocked.test
  *       answered with TLS origins on 443; learn-a.test and learn-b.test, the learn test's names,
@@ -14,7 +14,9 @@
  *       test), and last STATE_DIR/ready. It keeps running, holding the stack, until SIGTERM or
  *       SIGINT or until PID (run.sh) is gone; then it removes everything and exits (non-zero if
  *       something could not be removed). If the stack cannot be brought up it writes
- *       STATE_DIR/failed (the reason), removes what it made and exits 1.
+ *       STATE_DIR/failed (the reason), removes what it made and exits 1. With --as-user every CLI
+ *       step runs as USER (runuser, a clean environment, HOME=STATE_DIR/home, which run.sh made
+ *       the user's): the data dir is the user's, created by the CLI, and the agent takes its UID.
  *   node --import tsx test/editor/stack.ts sweep
  *       only the sweep.
  *
@@ -56,6 +58,8 @@ export interface StackInfo {
   readonly zone: Readonly<Record<string, string>>;
   /** The environment stack.env exports (the CLI needs it too). */
   readonly env: Readonly<Record<string, string>>;
+  /** The user the stack, the agent and code-server run as (`--as-user`); root when absent. */
+  readonly asUser?: string;
 }
 
 const EDITOR_PREFIX = 'clawker-editor';
@@ -118,14 +122,17 @@ export class EditorStack {
   constructor(
     readonly stateDir: string,
     readonly workspace: string,
+    /** Run every CLI step as this user (its data dir made by the CLI, its HOME in STATE_DIR/home). */
+    readonly asUser?: string,
   ) {
     this.dataDir = join(stateDir, 'clawker-data');
-    this.settings = join(this.dataDir, 'settings.yaml');
+    // As a user, the data dir is the CLI's to create (the user's, 0700): the settings live beside it.
+    this.settings = asUser ? join(stateDir, 'settings.yaml') : join(this.dataDir, 'settings.yaml');
   }
 
   /** Runs the CLI bundle with the stack's environment, in the workspace (it finds .clawker.yaml there). */
   cli(...args: string[]): Promise<ClawkerResult> {
-    return clawker(args, { env: { ...process.env, ...this.env }, cwd: this.workspace, timeoutMs: 900_000 });
+    return clawker(args, { env: { ...process.env, ...this.env }, cwd: this.workspace, timeoutMs: 900_000, ...(this.asUser ? { asUser: this.asUser } : {}) });
   }
 
   private async cliOk(...args: string[]): Promise<string> {
@@ -136,7 +143,7 @@ export class EditorStack {
 
   async up(): Promise<StackInfo> {
     await phase('test bed check', () => requireTestbed(['docker daemon', 'cgroup v2 mount', 'bpffs', 'base image']));
-    mkdirSync(this.dataDir, { recursive: true });
+    if (!this.asUser) mkdirSync(this.dataDir, { recursive: true });
     const [images, envoy] = await phase('stack images + Envoy stand-in', () => Promise.all([ensureStackImages(), ensureEnvoyStandinImage()]));
     this.env = {
       ...testStackEnv({ dataDir: this.dataDir, stack: this.names.prefix, pinDir: this.pinDir, settings: this.settings, images: { ...images, envoy } }),
@@ -144,6 +151,8 @@ export class EditorStack {
       CLAWKER_AGENT_IMAGE: this.agentImage,
       // The stack stays up between the test's steps even when no agent runs for a while.
       CLAWKER_DRAIN_AFTER_MS: '600000',
+      // The user's own home (run.sh made it, the user's): code-server and the CLI write there.
+      ...(this.asUser ? { HOME: join(this.stateDir, 'home') } : {}),
     };
     const zone = { 'allowed.test': HOST.allowed, 'blocked.test': HOST.blocked, 'learn-a.test': HOST.learnA, 'learn-b.test': HOST.learnB };
     const [, blockedOrigin] = await phase('test internet (resolver, origins)', async () => {
@@ -182,6 +191,7 @@ export class EditorStack {
       dns: this.inet.dnsIp,
       zone: Object.fromEntries(Object.entries(zone).map(([name, host]) => [name, this.inet.address(host)])),
       env: this.env,
+      ...(this.asUser ? { asUser: this.asUser } : {}),
     };
   }
 
@@ -305,10 +315,10 @@ function stopOrphanedCodeServer(dir: string): void {
 // Command line
 // ---------------------------------------------------------------------------------------------
 
-async function serve(stateDir: string, workspaceArg: string, parent: number | undefined): Promise<number> {
+async function serve(stateDir: string, workspaceArg: string, parent: number | undefined, asUser?: string): Promise<number> {
   const workspace = realpathSync(workspaceArg);
   await phase('sweep of dead runs', sweepDeadRuns);
-  const stack = new EditorStack(stateDir, workspace);
+  const stack = new EditorStack(stateDir, workspace, asUser);
   const stopRequested = new Promise<string>((resolve) => {
     // `on`, not `once`: a second signal (Ctrl-C reaches the whole process group, then run.sh sends
     // SIGTERM) must not kill the process half-way through the teardown.
@@ -358,12 +368,17 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (verb === 'serve') {
-    const parentAt = rest.indexOf('--parent');
-    const parent = parentAt >= 0 ? Number(rest[parentAt + 1]) : undefined;
-    const positional = parentAt >= 0 ? [...rest.slice(0, parentAt), ...rest.slice(parentAt + 2)] : rest;
-    if (positional.length === 2 && (parent === undefined || Number.isInteger(parent))) return serve(positional[0]!, positional[1]!, parent);
+    const options = new Map<string, string>();
+    const positional: string[] = [];
+    for (let i = 0; i < rest.length; i++) {
+      if (rest[i] === '--parent' || rest[i] === '--as-user') options.set(rest[i]!, rest[++i] ?? '');
+      else positional.push(rest[i]!);
+    }
+    const parent = options.has('--parent') ? Number(options.get('--parent')) : undefined;
+    const asUser = options.get('--as-user');
+    if (positional.length === 2 && (parent === undefined || Number.isInteger(parent)) && asUser !== '') return serve(positional[0]!, positional[1]!, parent, asUser);
   }
-  process.stderr.write('usage: stack.ts serve STATE_DIR WORKSPACE [--parent PID] | stack.ts sweep\n');
+  process.stderr.write('usage: stack.ts serve STATE_DIR WORKSPACE [--parent PID] [--as-user USER] | stack.ts sweep\n');
   return 2;
 }
 

@@ -220,6 +220,16 @@ async function syncProjectRules(rt: AgentRuntime, rules: readonly NormalizedRule
 }
 
 /** Brings the firewall stack up (idempotent); failures name the stack's own next step. */
+/** What the engine is, once per operation (a refusal says what to do instead). */
+async function checkedEngine(rt: AgentRuntime): Promise<EngineReport> {
+  try {
+    return await checkEngine(rt.docker, rt.engine);
+  } catch (e) {
+    if (e instanceof EngineUnsupportedError) throw new AgentLifecycleError(e.message, 'docker', e.next);
+    throw e;
+  }
+}
+
 async function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRule[] | undefined, engineReport?: EngineReport) {
   const progress = progressOf(rt);
   const changed = projectRules ? await syncProjectRules(rt, projectRules) : false;
@@ -299,13 +309,7 @@ export async function createAgent(rt: AgentRuntime, o: CreateAgentOptions): Prom
   const unreachable = rt.engine ? workspaceUnreachable(rt.engine.address, describeEngine(rt.engine), o.workspace) : undefined;
   if (unreachable) throw new AgentLifecycleError(unreachable.what, 'docker', unreachable.next, 'invalid');
   // What the engine is decides the agent user's ids (the host user's on a local Linux engine).
-  let engine: EngineReport;
-  try {
-    engine = await checkEngine(rt.docker, rt.engine);
-  } catch (e) {
-    if (e instanceof EngineUnsupportedError) throw new AgentLifecycleError(e.message, 'docker', e.next);
-    throw e;
-  }
+  const engine = await checkedEngine(rt);
   const user = agentUserFor(engine.kind, rt.hostUser ?? hostUserIds());
 
   let firewall: AgentFirewall;
@@ -404,7 +408,10 @@ export async function startAgent(rt: AgentRuntime, ref: AgentRef, o: { readonly 
   if (info.State.Running && !info.State.Paused) return { agent: await summaryOf(rt, info.Id), changed: false, message: `${name} is already running`, warnings: [] };
   const modeProblem = firewallModeProblem(name, info.Config.Labels, rt.firewallEnabled);
   if (modeProblem) throw new AgentLifecycleError(modeProblem, 'firewall', `clawker rm --agent ${ref.agent}, then clawker run --agent ${ref.agent}`, 'firewall-mode');
-  const stack = rt.firewallEnabled ? await firewallUp(rt, o.projectRules) : undefined;
+  // Asked at most once: the stack's start and the host proxy's listen address both depend on it.
+  let engineReport: EngineReport | undefined;
+  const engineOf = async (): Promise<EngineReport> => (engineReport ??= await checkedEngine(rt));
+  const stack = rt.firewallEnabled ? await firewallUp(rt, o.projectRules, await engineOf()) : undefined;
 
   const warnings: string[] = [];
   const url = hostProxyUrlOf(info.Config.Env);
@@ -413,7 +420,7 @@ export async function startAgent(rt: AgentRuntime, ref: AgentRef, o: { readonly 
       const { hostname, port } = new URL(url);
       let listenAddress: string;
       if (hostname === HOST_GATEWAY_NAME) {
-        const engine = await checkEngine(rt.docker, rt.engine);
+        const engine = await engineOf();
         listenAddress = await hostProxyListen(engine.kind, stack ? stack.network.hostGateway : await probeHostGateway(rt.docker, info.Config.Image));
       } else {
         // Created by an earlier Clawker, with the host proxy at the network's gateway.
