@@ -52,6 +52,8 @@ import { RuleStore } from '../ruleStore';
 import { AgentImageStaleCaError, ensureAgentImage } from './agentImage';
 import { demuxLogFrames, inspectContainer, isNotFound } from './containers';
 import { controlPlaneOf } from './controlPlaneAccess';
+import type { ControlPlaneClient } from '../controlPlaneClient';
+import type { Status } from '../../core/stack/controlPlaneApi';
 import { checkEngine, type EngineReport, EngineUnsupportedError } from './engineCheck';
 import { isLocalAddress, probeHostGateway } from './hostGatewayProbe';
 import { type StackOptions, StackError, stackUp } from './stackLauncher';
@@ -165,9 +167,20 @@ async function inspectOwned(rt: AgentRuntime, ref: AgentRef): Promise<Docker.Con
 }
 
 /** The control plane's agents, or undefined when it does not answer (quickly). */
+/**
+ * One client per runtime (one CLI command): its kept-alive exec session carries every call of the
+ * operation, instead of a new exec (create, start, relay) for each status poll.
+ */
+const clients = new WeakMap<AgentRuntime, ControlPlaneClient>();
+function controlPlane(rt: AgentRuntime): ControlPlaneClient {
+  let client = clients.get(rt);
+  if (!client) clients.set(rt, (client = controlPlaneOf(rt.docker, rt.names, 3000)));
+  return client;
+}
+
 async function controlPlaneAgents(rt: AgentRuntime): Promise<ControlPlaneAgents | undefined> {
   try {
-    return await controlPlaneOf(rt.docker, rt.names, 3000).status();
+    return await controlPlane(rt).status();
   } catch {
     return undefined;
   }
@@ -219,7 +232,6 @@ async function syncProjectRules(rt: AgentRuntime, rules: readonly NormalizedRule
   return outcome.changed;
 }
 
-/** Brings the firewall stack up (idempotent); failures name the stack's own next step. */
 /** What the engine is, once per operation (a refusal says what to do instead). */
 async function checkedEngine(rt: AgentRuntime): Promise<EngineReport> {
   try {
@@ -230,19 +242,36 @@ async function checkedEngine(rt: AgentRuntime): Promise<EngineReport> {
   }
 }
 
-async function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRule[] | undefined, engineReport?: EngineReport) {
+/**
+ * The stack as this runtime (one CLI command) brought it up: `run` creates, then starts, and the
+ * second needs no second round of checks.
+ */
+const stacksUp = new WeakMap<AgentRuntime, Promise<Status>>();
+
+/** Brings the firewall stack up (idempotent, once per runtime); failures name the stack's own next step. */
+function firewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRule[] | undefined, engineReport?: EngineReport): Promise<Status> {
+  let up = stacksUp.get(rt);
+  if (!up) {
+    up = bringFirewallUp(rt, projectRules, engineReport);
+    stacksUp.set(rt, up);
+    up.catch(() => stacksUp.delete(rt)); // a failure is not remembered
+  }
+  return up;
+}
+
+async function bringFirewallUp(rt: AgentRuntime, projectRules: readonly NormalizedRule[] | undefined, engineReport?: EngineReport): Promise<Status> {
   const progress = progressOf(rt);
   const changed = projectRules ? await syncProjectRules(rt, projectRules) : false;
   let status;
   try {
-    status = await stackUp(rt.docker, { ...rt.stack, dataDir: rt.dataDir, names: rt.names, progress, ...(engineReport ? { engineReport } : {}), ...(rt.engine ? { engine: rt.engine } : {}) });
+    status = await stackUp(rt.docker, { ...rt.stack, dataDir: rt.dataDir, names: rt.names, progress, client: controlPlane(rt), ...(engineReport ? { engineReport } : {}), ...(rt.engine ? { engine: rt.engine } : {}) });
   } catch (e) {
     if (e instanceof StackError) throw new AgentLifecycleError(`the firewall stack did not come up: ${e.message}`, 'firewall', e.next);
     throw e;
   }
   if (changed) {
     // A stack that was already running renders the store on reload; a new one has just read it.
-    await reloadFromHost(controlPlaneOf(rt.docker, rt.names), rt.dataDir)
+    await reloadFromHost(controlPlane(rt), rt.dataDir)
       .then((r) => progress(`firewall rules: ${r.rules} rules, ${r.routes} routes`))
       .catch((e: unknown) => progress(`warning: the firewall did not reload the project's rules (${e instanceof Error ? e.message : String(e)}); run clawker firewall reload`));
   }
@@ -391,7 +420,8 @@ async function waitEnrolled(rt: AgentRuntime, id: string, ms = 5000): Promise<Co
   while (Date.now() < deadline) {
     last = await controlPlaneAgents(rt);
     if (last?.agents.some((a) => a.container === id)) return last;
-    await sleep(100);
+    // Enrolment follows Docker's start event within tens of ms; a poll is one request on a kept session.
+    await sleep(20);
   }
   return last;
 }

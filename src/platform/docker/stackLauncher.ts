@@ -42,6 +42,8 @@ export interface StackOptions {
   readonly engine?: ResolvedEngine;
   /** What checkEngine found, when the caller already asked (`run`): not asked again. */
   readonly engineReport?: EngineReport;
+  /** The control plane's client to use (a caller's kept session); default a new one. */
+  readonly client?: ControlPlaneClient;
   /** Extra CLAWKER_* variables for the control plane (tests: timings). */
   readonly env?: Readonly<Record<string, string>>;
   readonly progress: (message: string) => void;
@@ -70,7 +72,7 @@ async function lastLogLines(docker: Docker, name: string, n = 15): Promise<strin
 
 /** Starts the control plane (idempotent) and waits until it reports ready; returns its status. */
 export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> {
-  const client = controlPlaneOf(docker, o.names, 5000);
+  const client = o.client ?? controlPlaneOf(docker, o.names, 5000);
   let report;
   try {
     report = o.engineReport ?? (await checkEngine(docker, o.engine));
