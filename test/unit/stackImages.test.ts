@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { agentImageInputsHash } from '../../src/core/agents/agentImageInputs';
+import { agentImageInputsHash, dockerfileDefaultBase } from '../../src/core/agents/agentImageInputs';
 import { PullProgress } from '../../src/core/engine/pullProgress';
 import { DEFAULT_STACK_IMAGES } from '../../src/core/stack/containerSpecs';
 import { engineArchOf, stackImageAction, stackImageHashScheme, stackImageSources, stackImagesFromEnv } from '../../src/core/stack/stackImages';
@@ -78,7 +78,14 @@ test('a default image is rebuilt when its inputs change; a named one is run as i
 
 test('every base image and Envoy are pinned by digest; the control plane runs on the agent image’s Node 22 base; no TODO', () => {
   const digest = /@sha256:[0-9a-f]{64}$/;
-  for (const image of ['agent', 'controlplane', 'coredns']) assert.match(baseDefault(dockerfile(image)) ?? '', digest, `images/${image}/Dockerfile`);
+  for (const image of ['agent', 'controlplane', 'coredns']) {
+    assert.match(baseDefault(dockerfile(image)) ?? '', digest, `images/${image}/Dockerfile`);
+    // What the builders pull (with progress) before a build on the default base.
+    assert.equal(dockerfileDefaultBase(dockerfile(image)), baseDefault(dockerfile(image)));
+  }
+  assert.equal(dockerfileDefaultBase('FROM scratch\n'), undefined);
+  assert.equal(dockerfileDefaultBase('ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n'), undefined);
+  assert.equal(dockerfileDefaultBase('ARG BASE_IMAGE=--privileged\n'), undefined, 'not an image reference');
   assert.match(DEFAULT_STACK_IMAGES.envoy, /^envoyproxy\/envoy:v\d+\.\d+\.\d+@sha256:[0-9a-f]{64}$/);
   assert.equal(baseDefault(dockerfile('controlplane')), baseDefault(dockerfile('agent')));
   assert.match(baseDefault(dockerfile('controlplane'))!, /^node:22-/);

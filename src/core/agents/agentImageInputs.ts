@@ -100,6 +100,12 @@ export const toolCommandScript = (bundle: string): string => `#!/bin/sh\nexec no
 /** An image reference (name[:tag][@digest]); nothing that could be read as an option or a second argument. */
 export const isImageReference = (text: string): boolean => text.length <= 512 && /^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(text);
 
+/** The base a Dockerfile builds on when no BASE_IMAGE build argument is given (its `ARG BASE_IMAGE=` default). */
+export function dockerfileDefaultBase(dockerfile: string): string | undefined {
+  const m = /^ARG BASE_IMAGE=(\S+)\s*$/m.exec(dockerfile);
+  return m && isImageReference(m[1]!) ? m[1] : undefined;
+}
+
 /** A reference pinned by digest names one image forever: its id need not be part of the hash. */
 export const isDigestPinned = (reference: string): boolean => /@sha256:[0-9a-f]{64}$/.test(reference);
 

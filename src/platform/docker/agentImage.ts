@@ -28,6 +28,7 @@ import {
   CHECKOUT_NAPI_HEADERS_DIR,
   CONTEXT,
   type ContextFile,
+  dockerfileDefaultBase,
   INSTALLED_SOURCES,
   isDigestPinned,
   isImageReference,
@@ -326,8 +327,11 @@ async function ensureOnce(docker: Docker, o: EnsureAgentImageOptions): Promise<{
     if (status.upToDate) return { image: tag, built: false };
   }
 
-  if (inputs.baseImage !== undefined && !isDigestPinned(inputs.baseImage) && (await imageId(docker, inputs.baseImage)) === undefined) {
-    await pullBaseImage(docker, inputs.baseImage, progress, o.signal);
+  // The base, chosen or the Dockerfile's pinned default, is pulled here when missing: with progress,
+  // rather than silently by the builder.
+  const base = inputs.baseImage ?? dockerfileDefaultBase(inputs.files.find((f) => f.name === CONTEXT.dockerfile)!.content.toString('utf8'));
+  if (base !== undefined && (await imageId(docker, base)) === undefined) {
+    await pullBaseImage(docker, base, progress, o.signal);
     hash = await inputsHash(docker, inputs);
   }
 

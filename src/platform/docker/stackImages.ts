@@ -7,7 +7,7 @@
 import type Docker from 'dockerode';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentImageInputsHash, BUILD_INPUTS_LABEL, type ContextFile, isDigestPinned, isImageReference } from '../../core/agents/agentImageInputs';
+import { agentImageInputsHash, BUILD_INPUTS_LABEL, type ContextFile, dockerfileDefaultBase, isDigestPinned, isImageReference } from '../../core/agents/agentImageInputs';
 import type { StackImages } from '../../core/stack/containerSpecs';
 import {
   BUILT_STACK_IMAGES,
@@ -114,8 +114,11 @@ async function ensureBuilt(docker: Docker, image: StackImageName, tag: string, n
   }
   if (action === 'up-to-date') return false;
 
-  if (baseImage !== undefined && (await imageId(docker, baseImage)) === undefined) {
-    await pullImage(docker, baseImage, o.progress, o.signal, (reason) => new StackImageError(`the base image ${baseImage} is not on the engine and cannot be pulled: ${reason}`, `load a Debian or Alpine based image and name it with ${ENV_BASE_IMAGE}, or check the network`));
+  // The base, chosen or the Dockerfile's pinned default, is pulled here when missing: with progress,
+  // rather than silently by the builder.
+  const base = baseImage ?? dockerfileDefaultBase(files[0]!.content.toString('utf8'));
+  if (base !== undefined && (await imageId(docker, base)) === undefined) {
+    await pullImage(docker, base, o.progress, o.signal, (reason) => new StackImageError(`the base image ${base} is not on the engine and cannot be pulled: ${reason}`, `load a base image and name it with ${ENV_BASE_IMAGE} (the test bed: clawker-testbed/debian:bookworm), or check the network`));
     hash = await hashOf();
   }
   const started = Date.now();
