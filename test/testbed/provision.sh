@@ -33,7 +33,7 @@ BASE_IMAGE=clawker-testbed/debian:bookworm
 
 PACKAGES=(
   docker.io clang llvm libbpf-dev bpftool debootstrap chromium libkrb5-dev ripgrep iproute2
-  build-essential curl ca-certificates ipset openssl
+  build-essential curl ca-certificates ipset openssl unzip
   # needed by the above but only "recommended" (this workplace installs without recommends):
   xz-utils debian-archive-keyring iptables procps
 )
