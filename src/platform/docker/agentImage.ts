@@ -36,7 +36,8 @@ import {
 } from '../../core/agents/agentImageInputs';
 import { fingerprint, readCertificate } from '../../core/pki/inspect';
 import { loadOrCreateCa } from '../caStore';
-import { abortError, buildFromFiles, ImageBuildError, imageId, inspectImage, pullImage, removeReplaced } from './imageBuilder';
+import { inspectImage } from './containers';
+import { abortError, buildFromFiles, ImageBuildError, imageId, pullImage, removeReplaced } from './imageBuilder';
 
 export const AGENT_IMAGE_TAG = 'clawker-agent:latest';
 export const ENV_BASE_IMAGE = 'CLAWKER_BASE_IMAGE';

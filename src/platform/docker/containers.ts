@@ -15,14 +15,17 @@ export async function inspectContainer(docker: Docker, name: string): Promise<Do
   }
 }
 
-export async function imageExists(docker: Docker, image: string): Promise<boolean> {
+export async function inspectImage(docker: Docker, reference: string): Promise<Docker.ImageInspectInfo | undefined> {
   try {
-    await docker.getImage(image).inspect();
-    return true;
+    return await docker.getImage(reference).inspect();
   } catch (e) {
-    if (isNotFound(e)) return false;
+    if (isNotFound(e)) return undefined;
     throw e;
   }
+}
+
+export async function imageExists(docker: Docker, image: string): Promise<boolean> {
+  return (await inspectImage(docker, image)) !== undefined;
 }
 
 /**

@@ -8,21 +8,12 @@ import type Docker from 'dockerode';
 import { Readable } from 'node:stream';
 import { type BuildEvent, buildFailureMessage, BuildTranscript, type ContextFile, tarArchive } from '../../core/agents/agentImageInputs';
 import { type PullEvent, PullProgress } from '../../core/engine/pullProgress';
-import { isNotFound } from './containers';
+import { inspectImage } from './containers';
 
 export type Progress = (line: string) => void;
 
 export class ImageBuildError extends Error {
   override readonly name: string = 'ImageBuildError';
-}
-
-export async function inspectImage(docker: Docker, reference: string): Promise<Docker.ImageInspectInfo | undefined> {
-  try {
-    return await docker.getImage(reference).inspect();
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw e;
-  }
 }
 
 export async function imageId(docker: Docker, reference: string): Promise<string | undefined> {

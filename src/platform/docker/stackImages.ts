@@ -20,7 +20,8 @@ import {
   stackImageSources,
 } from '../../core/stack/stackImages';
 import { ENV_BASE_IMAGE, findInstallationRoot } from './agentImage';
-import { buildFromFiles, ImageBuildError, imageId, inspectImage, type Progress, pullImage, removeReplaced } from './imageBuilder';
+import { inspectImage } from './containers';
+import { buildFromFiles, ImageBuildError, imageId, type Progress, pullImage, removeReplaced } from './imageBuilder';
 
 export class StackImageError extends Error {
   override readonly name = 'StackImageError';
