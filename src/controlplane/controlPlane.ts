@@ -38,7 +38,7 @@ export interface ControlPlaneReporter {
   progress(message: string): void;
   warn(message: string): void;
   /** A control-plane decision for the egress event stream (bypass opened/closed, agent enrolled, …). */
-  audit(message: string, fields: { agent?: string; container?: string; cgroupId?: number; verdict?: 'allowed' | 'denied' | 'bypassed' }): void;
+  audit(message: string, fields: { agent?: string; container?: string; cgroupId?: number; verdict?: 'allowed' | 'denied' | 'bypassed'; since?: string }): void;
 }
 
 /** A running, enrolled agent. `name` (the container's) and `id` identify it; `agent` may be shared. */
@@ -443,6 +443,8 @@ export class ControlPlane {
       this.report.audit(`firewall disable for ${name} was for an earlier container of that name (${earlier.containerId.slice(0, 12)}); this one is enforced`, { agent, container: info.Id });
     }
     const disabled = isDisabled(this.state, who);
+    // The kernel's entry is written somewhere in this call: the event says from when to when.
+    const since = new Date().toISOString();
     const { cgroupId } = await this.bpf.enroll({ cgroupDir }, this.containerConfig(disabled ? ['disabled'] : []));
     const ip = info.NetworkSettings.Networks?.[this.config.names.network]?.IPAddress ?? '';
     const record: AgentRecord = { agent, name, id: info.Id, cgroupId, cgroupDir, guarded, ip, lockedDown: false };
@@ -459,7 +461,7 @@ export class ControlPlane {
       }
     }
     const shown = this.shown(record);
-    this.report.audit(`agent ${shown} enrolled${disabled ? ' (disabled: egress unrestricted)' : ''}`, { agent, container: info.Id, cgroupId, verdict: disabled ? 'bypassed' : 'allowed' });
+    this.report.audit(`agent ${shown} enrolled${disabled ? ' (disabled: egress unrestricted)' : ''}`, { agent, container: info.Id, cgroupId, verdict: disabled ? 'bypassed' : 'allowed', since });
     // Only now, with its egress enforced, may the agent's command run. Outside the queue: the
     // supervisor may still be booting, and nothing else should wait for it.
     if (info.Config.Labels?.[LABEL_SUPERVISOR] === SUPERVISOR_AGENTD) void this.startCommand(record);

@@ -59,7 +59,7 @@ export class EgressPipeline implements EventSource {
     this.hub.publish(event);
   }
 
-  audit(message: string, fields: { agent?: string; container?: string; cgroupId?: number; verdict?: 'allowed' | 'denied' | 'bypassed' }): void {
+  audit(message: string, fields: { agent?: string; container?: string; cgroupId?: number; verdict?: 'allowed' | 'denied' | 'bypassed'; since?: string }): void {
     this.publish({
       time: new Date().toISOString(),
       source: 'controlplane',
@@ -68,6 +68,7 @@ export class EgressPipeline implements EventSource {
       ...(fields.agent ? { agent: fields.agent } : {}),
       ...(fields.container ? { container: fields.container } : {}),
       ...(fields.cgroupId !== undefined ? { cgroupId: fields.cgroupId } : {}),
+      ...(fields.since ? { since: fields.since } : {}),
     });
   }
 

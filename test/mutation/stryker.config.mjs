@@ -18,8 +18,8 @@ export const MUTATE = [
   // The control plane's enrollment (the agents' cgroup guard; enroll, start the command, unenroll)
   // and its shutdown (`down`); the rest of the daemon is wiring exercised by the e2e suites.
   'src/controlplane/controlPlane.ts:207-217',
-  'src/controlplane/controlPlane.ts:420-503',
-  'src/controlplane/controlPlane.ts:669-687',
+  'src/controlplane/controlPlane.ts:420-505',
+  'src/controlplane/controlPlane.ts:671-689',
 ];
 
 export const TEST_FILES = [

@@ -201,10 +201,15 @@ describe('enrollment gate: the command starts only once the cgroup is enrolled',
   test('an agentd-supervised agent: enrolled enforced, then its command started', async () => {
     const h = harness();
     const c = h.docker.add({ name: 'clawker.web.dev', id: hexId('a1'), agent: 'dev', supervisor: true });
+    const before = Date.now();
     await h.internals.enrollAgent(c.id);
     assert.deepEqual(h.bpf.calls, [`enroll ${inode(cgroupDirOf(c))} []`, `start ${c.name}`]);
     assert.deepEqual(h.cp.status().agents.map((a) => [a.containerName, a.state, a.guarded]), [[c.name, 'enrolled', true]]);
     assert.ok(h.log.includes('audit: agent dev enrolled'), h.log.join('\n'));
+    // The event says when the enrolment began (the kernel entry is written after it): the fault
+    // suite holds the agent to "nothing got out before that".
+    const since = (h.audits.find((a) => a.message === 'agent dev enrolled')?.fields as { since?: string } | undefined)?.since;
+    assert.ok(since !== undefined && Date.parse(since) >= before - 1 && Date.parse(since) <= Date.now(), `since: ${since}`);
   });
 
   test('a container without agentd gets no start call; a stopped one is not enrolled', async () => {
@@ -409,9 +414,11 @@ describe('enrollment: waits, addresses, bypass windows of earlier runs, what the
     await h.internals.enrollAgent(same.id);
     await h.internals.unenrollAgent(same.id);
     const cgroupId = inode(cgroupDirOf(same));
+    const since = (h.audits[1]?.fields as { since?: string } | undefined)?.since;
+    assert.match(since ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'when the enrolment began');
     assert.deepEqual(h.audits, [
       { message: `firewall disable for ${same.name} was for an earlier container of that name (${hexId('f9').slice(0, 12)}); this one is enforced`, fields: { agent: 'who', container: same.id } },
-      { message: 'agent who enrolled', fields: { agent: 'who', container: same.id, cgroupId, verdict: 'allowed' } },
+      { message: 'agent who enrolled', fields: { agent: 'who', container: same.id, cgroupId, verdict: 'allowed', since } },
       { message: 'agent who exited; unenrolled', fields: { agent: 'who', container: same.id, cgroupId } },
     ]);
   });

@@ -62,6 +62,10 @@ export const egressEventSchema = z.object({
     .optional()
     .describe('Proxy: the HTTP request and what Envoy answered.'),
   message: z.string().min(1).optional().describe('A sentence for people, for control-plane events.'),
+  since: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe("Control-plane events for a change that takes a while (an agent's enrolment): when it began; the change took effect between `since` and `time`."),
 });
 export type EgressEvent = z.infer<typeof egressEventSchema>;
 
