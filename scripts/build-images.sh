@@ -14,7 +14,8 @@
 # stamp: the same sources give the same bytes). Then `clawker firewall build` (dist/cli.js) builds
 # the images on the engine from exactly those files, as a user's `clawker firewall up` does from the
 # installed extension (src/platform/docker/stackImages.ts): one way to build them, whoever asks.
-# --binaries-only stops after the first step (scripts/package.mjs: --arch all).
+# --binaries-only makes the binaries alone, no bundle, no image (scripts/package.mjs, which makes
+# its own production bundles: --arch all).
 #
 # Environment:
 #   CLAWKER_BASE_IMAGE  the base of both images (default: each Dockerfile's pinned upstream image).
@@ -122,15 +123,17 @@ build_binaries() {
 }
 
 START=$SECONDS
-command -v node >/dev/null || die "node not found: the control-plane bundle is built with esbuild (install Node 20 or later)"
-[[ -d node_modules/esbuild ]] || die "node_modules/esbuild missing: run npm ci"
-run_step "esbuild dist/ (node scripts/build.mjs)" "Fix the build errors shown (npm run build shows the same)." node scripts/build.mjs
-[[ -s dist/controlplane.js && -s dist/cli.js ]] || die "node scripts/build.mjs did not write dist/controlplane.js and dist/cli.js"
 for arch in "${ARCHES[@]}"; do build_binaries "$arch"; done
 if ((BINARIES_ONLY)); then
   say "binaries in dist/engine/ for ${ARCHES[*]} in $((SECONDS - START)) s"
   exit 0
 fi
+# The bundles the images and the CLI that builds them are made of (the packager makes its own,
+# production ones: it asks for the binaries only).
+command -v node >/dev/null || die "node not found: the control-plane bundle is built with esbuild (install Node 20 or later)"
+[[ -d node_modules/esbuild ]] || die "node_modules/esbuild missing: run npm ci"
+run_step "esbuild dist/ (node scripts/build.mjs)" "Fix the build errors shown (npm run build shows the same)." node scripts/build.mjs
+[[ -s dist/controlplane.js && -s dist/cli.js ]] || die "node scripts/build.mjs did not write dist/controlplane.js and dist/cli.js"
 
 # Images are global to the engine: one build at a time (e2e suites run in parallel processes;
 # whoever waits finds the images up to date).

@@ -61,8 +61,6 @@ function main(args) {
   const run = (file, argv) => execFileSync(file, argv, { cwd: ROOT, stdio: 'inherit' });
   run(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--production']);
   run('bash', [join(ROOT, 'scripts', 'build-images.sh'), '--binaries-only', '--arch', arches.length > 1 ? 'all' : arches[0]]);
-  // build-images.sh bundles too (a development build): the package takes the production one.
-  run(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--production']);
 
   mkdirSync(out, { recursive: true });
   const work = mkdtempSync(join(tmpdir(), 'clawker-package-'));

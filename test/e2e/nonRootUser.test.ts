@@ -19,14 +19,13 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Status } from '../../src/core/stack/controlPlaneApi';
 import { DEFAULT_STACK_IMAGES } from '../../src/core/stack/containerSpecs';
 import { stackNames } from '../../src/core/stack/stackNames';
 import { launcherScript } from '../../src/extension/terminalLauncherScript';
 import { stopHostProxy } from '../../src/platform/hostProxyLauncher';
 import { ensureEnvoyStandinImage, envoyRecords, TestInternet } from './internet';
-import { BASE_IMAGE, BPFFS_DIR, readControlPlaneFile, removeCgroupDirs, removeStackVolumes, requireTestbed, ROOT, run, runOk } from './testbed';
+import { BASE_IMAGE, BPFFS_DIR, readControlPlaneFile, removeCgroupDirs, pollUntil, removeStackVolumes, requireTestbed, ROOT, run, runOk } from './testbed';
 
 const JOURNEY_UID = 1000;
 const names = stackNames(`clawker-e2e-user-${process.pid}`);
@@ -121,15 +120,7 @@ function owners(dir: string): { path: string; uid: number }[] {
   return found;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => pollUntil(what, fn, ms, 250);
 
 describe(`the journey of a user in the docker group (UID ${JOURNEY_UID}, no root) from the packaged .vsix, through the terminal launcher`, { timeout: 1_800_000 }, () => {
   before(async () => {

@@ -14,7 +14,6 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { agentUserFor } from '../../src/core/agents/agentUser';
 import type { Status } from '../../src/core/stack/controlPlaneApi';
@@ -26,7 +25,7 @@ import { STANDIN_PY } from './datapath-scripts';
 import { ensureEnvoyStandinImage } from './internet';
 import { copyImages, ensureDindImage, type RemoteEngine, runWithEnv, startRemoteEngine } from './remoteEngine';
 import { ensureStackImages } from './stackImages';
-import { BASE_IMAGE, CLI_BUNDLE, requireTestbed, ROOT, run, runOk, testStackEnv, uniqueName } from './testbed';
+import { BASE_IMAGE, CLI_BUNDLE, pollUntil, requireTestbed, ROOT, run, runOk, testStackEnv, uniqueName } from './testbed';
 
 const names = stackNames(`clawker-e2e-rem-${process.pid}`);
 const work = mkdtempSync(join(tmpdir(), 'clawker-e2e-remote-'));
@@ -98,15 +97,7 @@ async function envoyConns(): Promise<Record<string, unknown>[]> {
 /** A shell command in the agent (as its user), on the remote engine. */
 const inAgent = (script: string) => remote(['exec', AGENT, 'sh', '-c', script], 60_000);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> => pollUntil(what, fn, ms, 200);
 
 describe('the firewall and an agent on a remote engine (TCP with TLS; only the project folder shared)', { timeout: 1_500_000 }, () => {
   before(async () => {

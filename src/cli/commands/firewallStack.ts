@@ -21,7 +21,6 @@ import { type ControlPlaneClient, ControlPlaneNotRunning, ControlPlaneRequestErr
 import { cliControlPlane, cliEngine } from '../controlPlaneAccess';
 import { settingsFile } from '../settingsFile';
 import { dockerClientFor, resolveEngineFor } from '../../platform/docker/engineClient';
-import { ImageBuildError } from '../../platform/docker/imageBuilder';
 import { type StackOptions, StackError, stackDown, stackUp } from '../../platform/docker/stackLauncher';
 import { ensureStackImages, StackImageError } from '../../platform/docker/stackImages';
 import { defaultDataDir } from '../../platform/ruleStore';
@@ -142,7 +141,7 @@ async function guarded(action: () => Promise<void>): Promise<void> {
       err(`clawker: ${e.body.component ? `${e.body.component}: ` : ''}${e.body.error}${e.body.next ? `\n  next: ${e.body.next}` : ''}`);
       // 409: an agent name two running agents share; the message lists their container names.
       process.exitCode = e.status === 404 || e.status === 400 || e.status === 409 ? 1 : 2;
-    } else if (e instanceof StackError || e instanceof EngineConfigError) {
+    } else if (e instanceof StackError || e instanceof StackImageError || e instanceof EngineConfigError) {
       err(`clawker: ${e.message}\n  next: ${e.next}`);
       process.exitCode = 2;
     } else {
@@ -246,21 +245,14 @@ export function registerFirewallStackCommands(firewall: Command): void {
         if (!settings) return;
         const client = docker(settings);
         const options = stackOptions(settings, false);
-        let result;
-        try {
-          result = await ensureStackImages(client, {
-            images: options.images,
-            named: options.named!,
-            progress: options.progress,
-            building: true,
-            force: !!o.force,
-            ...(o.only ? { only: [o.only] } : {}),
-          });
-        } catch (e) {
-          if (e instanceof StackImageError) throw new StackError(e.message, e.next);
-          if (e instanceof ImageBuildError) throw new StackError(e.message, 'fix what the build output says, then clawker firewall build --force');
-          throw e;
-        }
+        const result = await ensureStackImages(client, {
+          images: options.images,
+          named: options.named!,
+          progress: options.progress,
+          building: true,
+          force: !!o.force,
+          ...(o.only ? { only: [o.only] } : {}),
+        });
         const { images } = options;
         for (const image of ['controlplane', 'coredns'] as const) {
           if (!o.only || o.only === image) out(`${images[image]}: ${result.built.includes(images[image]) ? 'built' : 'up to date'}`);

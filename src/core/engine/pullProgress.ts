@@ -61,9 +61,8 @@ export class PullProgress {
     const total = all.reduce((n, l) => n + l.total, 0);
     const current = all.reduce((n, l) => n + Math.min(l.current, l.total || l.current), 0);
     const tenth = total > 0 ? Math.floor((current / total) * 10) : 0;
-    if (tenth <= this.lastTenth && done === this.lastDone) return [];
-    // Every layer finishing would be one line each: only tenths, and the last layer.
-    if (tenth <= this.lastTenth && done < all.length) return [];
+    // A line per tenth of the bytes, and one when the last layer is done (not one per layer).
+    if (tenth <= this.lastTenth && (done < all.length || done === this.lastDone)) return [];
     this.lastTenth = Math.max(tenth, this.lastTenth);
     this.lastDone = done;
     const bytes = total > 0 ? `${mb(current)} of ${mb(total)} MB, ` : '';

@@ -166,7 +166,6 @@ async function inspectOwned(rt: AgentRuntime, ref: AgentRef): Promise<Docker.Con
   return info;
 }
 
-/** The control plane's agents, or undefined when it does not answer (quickly). */
 /**
  * One client per runtime (one CLI command): its kept-alive exec session carries every call of the
  * operation, instead of a new exec (create, start, relay) for each status poll.
@@ -178,6 +177,7 @@ function controlPlane(rt: AgentRuntime): ControlPlaneClient {
   return client;
 }
 
+/** The control plane's agents, or undefined when it does not answer (quickly). */
 async function controlPlaneAgents(rt: AgentRuntime): Promise<ControlPlaneAgents | undefined> {
   try {
     return await controlPlane(rt).status();

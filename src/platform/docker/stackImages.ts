@@ -14,6 +14,7 @@ import {
   ENGINE_ARCHES,
   type EngineArch,
   engineArchOf,
+  STACK_IMAGE_ENV,
   stackImageAction,
   stackImageHashScheme,
   type StackImageName,
@@ -21,8 +22,12 @@ import {
 } from '../../core/stack/stackImages';
 import { ENV_BASE_IMAGE, findInstallationRoot } from './agentImage';
 import { inspectImage } from './containers';
-import { buildFromFiles, ImageBuildError, imageId, type Progress, pullImage, removeReplaced } from './imageBuilder';
+import { buildFromFiles, imageId, type Progress, pullImage, removeReplaced } from './imageBuilder';
 
+/** What to do after a build that failed: its output says why. */
+const AFTER_BUILD_FAILURE = 'fix what the build output says, then clawker firewall build --force';
+
+/** Why the stack's images cannot be had (a build or pull failed, files missing), and what to do. */
 export class StackImageError extends Error {
   override readonly name = 'StackImageError';
   constructor(
@@ -110,7 +115,7 @@ async function ensureBuilt(docker: Docker, image: StackImageName, tag: string, n
     building: o.building === true,
   });
   if (action === 'as-named') {
-    o.progress(`${tag} (named by ${image === 'coredns' ? 'CLAWKER_COREDNS_IMAGE' : 'CLAWKER_CONTROLPLANE_IMAGE'}): used as it is`);
+    o.progress(`${tag} (named by ${STACK_IMAGE_ENV[image]}): used as it is`);
     return false;
   }
   if (action === 'up-to-date') return false;
@@ -131,7 +136,7 @@ async function ensureBuilt(docker: Docker, image: StackImageName, tag: string, n
     labels: { [BUILD_INPUTS_LABEL]: hash },
     progress: o.progress,
     ...(o.signal ? { signal: o.signal } : {}),
-    fail: (message) => new ImageBuildError(message),
+    fail: (message) => new StackImageError(message, AFTER_BUILD_FAILURE),
   });
   o.progress(`Built ${tag} (${id.replace(/^sha256:/, '').slice(0, 12)}) in ${Math.round((Date.now() - started) / 1000)} s`);
   await removeReplaced(docker, existing?.Id, id);
@@ -139,9 +144,9 @@ async function ensureBuilt(docker: Docker, image: StackImageName, tag: string, n
 }
 
 /**
- * Builds the control-plane and CoreDNS images as needed and pulls Envoy when missing. Build
- * failures throw (ImageBuildError, StackImageError: the stack cannot start without them); Envoy that
- * cannot be pulled is reported, not thrown: the stack still starts and fails closed.
+ * Builds the control-plane and CoreDNS images as needed and pulls Envoy when missing. Failures to
+ * build throw StackImageError (the stack cannot start without them); Envoy that cannot be pulled is
+ * reported, not thrown: the stack still starts and fails closed.
  */
 export async function ensureStackImages(docker: Docker, o: EnsureStackImagesOptions): Promise<StackImagesResult> {
   const root = o.installationRoot ?? findInstallationRoot();

@@ -20,7 +20,6 @@ import { type ControlPlaneClient, ControlPlaneNotRunning } from '../controlPlane
 import { controlPlaneOf } from './controlPlaneAccess';
 import { engineSocketPath, type ResolvedEngine } from '../../core/engine/engineResolution';
 import { demuxLogFrames, inspectContainer, isNotFound } from './containers';
-import { ImageBuildError } from './imageBuilder';
 import { ensureStackImages, StackImageError } from './stackImages';
 import { checkEngine, type EngineReport, EngineUnsupportedError } from './engineCheck';
 import { ensureFirewallNetwork } from './firewallNetwork';
@@ -99,7 +98,6 @@ export async function stackUp(docker: Docker, o: StackOptions): Promise<Status> 
     if (images.envoyMissing !== undefined) o.progress(`warning: ${o.images.envoy} is not on the engine and could not be pulled (${images.envoyMissing}); TCP egress fails closed until it is there (docker pull ${o.images.envoy})`);
   } catch (e) {
     if (e instanceof StackImageError) throw new StackError(e.message, e.next);
-    if (e instanceof ImageBuildError) throw new StackError(e.message, 'clawker firewall build --force (after fixing what the build output says)');
     throw e;
   }
 
