@@ -227,13 +227,19 @@ test('the editor on the real stack: agent, blocked domain, quick fix, rule, retr
     });
 
     // The agent's retry gets through the firewall: resolved, redirected to the proxy's listener, TLS with the firewall CA.
+    // The name may resolve a moment before the proxy has loaded its new chain: an attempt in that
+    // moment is reset by the proxy (fail closed) and the user's retry is tried again. The
+    // successful attempt's own connections are the ones asserted on below.
     const before = (await proxyConnections()).length;
-    const retry = await eventually('the retry succeeds', async () => {
+    const { r: retry, from } = await eventually('the retry succeeds', async () => {
+      const n = (await proxyConnections()).length;
       const r = await agentCurl(`https://${BLOCKED}/`);
-      return r.code === 0 ? r : undefined;
+      return r.code === 0 ? { r, from: n } : undefined;
     }, STACK_TIMEOUT_MS, async () => JSON.stringify(await agentCurl(`https://${BLOCKED}/`)));
     console.log(`  agent: curl https://${BLOCKED}/ -> exit 0: ${retry.stdout.trim()}`);
-    const seen = (await proxyConnections()).slice(before).filter((r) => r.sni === BLOCKED);
+    const earlier = (await proxyConnections()).slice(before, from).filter((r) => r.sni === BLOCKED);
+    assert.deepEqual(earlier.filter((r) => r.verdict !== 'reset'), [], `attempts before the proxy served ${BLOCKED} were reset: ${JSON.stringify(earlier)}`);
+    const seen = (await proxyConnections()).slice(from).filter((r) => r.sni === BLOCKED);
     assert.equal(seen.length, 1, `one connection for ${BLOCKED} reached the proxy: ${JSON.stringify(seen)}`);
     assert.equal(seen[0]!.verdict, 'accepted', JSON.stringify(seen[0]));
     assert.equal(seen[0]!.tls, 'terminated', JSON.stringify(seen[0]));

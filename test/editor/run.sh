@@ -276,7 +276,7 @@ phase_start "browser tests"
 TESTS=()
 if [[ -n "${CLAWKER_EDITOR_TESTS:-}" ]]; then
   for name in $CLAWKER_EDITOR_TESTS; do
-    [[ "$name" != cold ]] || continue # phase 8
+    [[ "$name" != cold && "$name" != user ]] || continue # phases 8 and 9
     [[ -f "test/editor/$name.test.ts" ]] || die "CLAWKER_EDITOR_TESTS names '$name': no test/editor/$name.test.ts"
     TESTS+=("test/editor/$name.test.ts")
   done
